@@ -88,7 +88,7 @@ func (p *pass) openWindow() {
 	}
 	p.plan.WindowOpen = s == nil || s.Admits(p.now, p.plan.LastRunEnd)
 	if !p.plan.WindowOpen {
-		if next, ok := s.NextOpen(p.now); ok {
+		if next, ok := s.NextAdmit(p.now, p.plan.LastRunEnd); ok {
 			p.nextOpen = next
 		}
 	}

@@ -89,18 +89,27 @@ func (in *input) unhealthyMessage(period time.Duration) string {
 // a node whose spec was reset to Idle more than Deadlines.Reset ago and whose agent still has
 // not reported Idle (a dead agent must not hold a slot forever).
 func InFlight(brs *v2.BottlerocketShadow, cfg Config, now time.Time) bool {
-	st := brs.Status
-	if st == nil || (st.CurrentState == v2.StateIdle && brs.Spec.State == v2.StateIdle) {
+	return SpecInFlight(&brs.Spec, brs.Status, cfg, now)
+}
+
+// SpecInFlight is InFlight for a shadow whose spec is replaced by spec, such as the spec a
+// decision is about to write.
+func SpecInFlight(spec *v2.BottlerocketShadowSpec, st *v2.BottlerocketShadowStatus, cfg Config, now time.Time) bool {
+	if st == nil || (st.CurrentState == v2.StateIdle && spec.State == v2.StateIdle) {
 		return false
 	}
-	return !Abandoned(brs, cfg, now)
+	return !specAbandoned(spec, st, cfg, now)
 }
 
 // Abandoned reports whether a shadow's spec was reset to Idle more than Deadlines.Reset ago and
 // its agent still reports another state.
 func Abandoned(brs *v2.BottlerocketShadow, cfg Config, now time.Time) bool {
-	st, t := brs.Status, brs.Spec.StateTransitionTimestamp
-	return st != nil && brs.Spec.State == v2.StateIdle && st.CurrentState != v2.StateIdle &&
+	return specAbandoned(&brs.Spec, brs.Status, cfg, now)
+}
+
+func specAbandoned(spec *v2.BottlerocketShadowSpec, st *v2.BottlerocketShadowStatus, cfg Config, now time.Time) bool {
+	t := spec.StateTransitionTimestamp
+	return st != nil && spec.State == v2.StateIdle && st.CurrentState != v2.StateIdle &&
 		cfg.Deadlines.Reset > 0 && t != nil && now.Sub(t.Time) > cfg.Deadlines.Reset
 }
 

@@ -144,6 +144,20 @@ func (s *Schedule) Admits(now, lastRunEnd time.Time) bool {
 // as closed.
 func (s *Schedule) NextOpen(now time.Time) (time.Time, bool) { return s.next(now, true) }
 
+// NextAdmit returns the earliest time after which Admits(t, lastRunEnd) becomes true when it is
+// false at now: the window's next opening, or the next trigger after both now and lastRunEnd.
+// False means never (treat as closed).
+func (s *Schedule) NextAdmit(now, lastRunEnd time.Time) (time.Time, bool) {
+	if s.kind == Windowed {
+		return s.NextOpen(now)
+	}
+	from := now
+	if lastRunEnd.After(from) {
+		from = lastRunEnd
+	}
+	return s.next(from, false)
+}
+
 // next returns the first fire time at or after (inclusive) or strictly after t.
 func (s *Schedule) next(t time.Time, inclusive bool) (next time.Time, ok bool) {
 	defer func() {

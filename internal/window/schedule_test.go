@@ -186,8 +186,16 @@ func TestAdmits(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.s.Admits(tc.now, tc.lastRunEnd); got != tc.want {
+			got := tc.s.Admits(tc.now, tc.lastRunEnd)
+			if got != tc.want {
 				t.Errorf("Admits(%v, %v) = %v, want %v", tc.now, tc.lastRunEnd, got, tc.want)
+			}
+			if got || tc.lastRunEnd.IsZero() {
+				return // a zero run end never admits: the caller records one
+			}
+			next, ok := tc.s.NextAdmit(tc.now, tc.lastRunEnd)
+			if !ok || !next.After(tc.now.Add(-time.Second)) || !tc.s.Admits(next, tc.lastRunEnd) {
+				t.Errorf("NextAdmit(%v, %v) = %v, %v: want a later time that Admits", tc.now, tc.lastRunEnd, next, ok)
 			}
 		})
 	}
