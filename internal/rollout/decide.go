@@ -37,6 +37,7 @@ type pass struct {
 func Decide(fleet Fleet, policy Policy, now time.Time) Plan {
 	p := &pass{fleet: fleet, policy: policy, now: now}
 	p.plan.Changes = make([]Change, 0, 16)
+	p.candidates = make([]candidate, 0, len(fleet.Members))
 	p.evaluate()
 	p.halt()
 	p.openWindow()
@@ -106,6 +107,7 @@ func (p *pass) start() {
 		return cmp.Or(cmp.Compare(a.crashes, b.crashes), cmp.Compare(a.node, b.node))
 	})
 	p.plan.Limit = p.policy.Concurrency.Limit(p.optedIn)
+	p.plan.Waiting = slices.Grow(p.plan.Waiting, len(p.candidates))
 	for i := range p.candidates {
 		c := &p.candidates[i]
 		reason, until := p.gate(c)

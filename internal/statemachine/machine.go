@@ -98,11 +98,6 @@ type input struct {
 	record Record
 }
 
-// check is one step of Next: it decides, or passes to the next check.
-type check func(in *input) (Decision, bool)
-
-var checks = []check{checkNoStatus, checkCrashed, checkDeadline, checkAwaitingAgent, checkIdle, checkMonitoring, checkAdvance}
-
 // Next returns the decision for one shadow at now (spec 3.3 with deadlines and monitoring). The
 // checks run in order and the first that applies decides:
 //
@@ -119,15 +114,30 @@ var checks = []check{checkNoStatus, checkCrashed, checkDeadline, checkAwaitingAg
 //  7. reached StagedAndPerformedUpdate or RebootedIntoUpdate: the next state (failing with
 //     VersionMismatch if the node rebooted into another version).
 func Next(brs *v2.BottlerocketShadow, node NodeFacts, cfg Config, now time.Time) Decision {
-	in := &input{brs: brs, status: brs.Status, node: node, cfg: cfg, now: now, record: RecordFromAnnotations(brs.Annotations)}
-	for _, c := range checks {
-		if d, ok := c(in); ok {
-			d.Changed = !specEqual(d.Spec, brs.Spec)
-			return d
-		}
+	in := input{brs: brs, status: brs.Status, node: node, cfg: cfg, now: now, record: RecordFromAnnotations(brs.Annotations)}
+	d, ok := checkNoStatus(&in)
+	// The checks are called directly rather than through a slice of functions so that in stays
+	// on the stack: Next runs for every shadow on every pass.
+	if !ok {
+		d, ok = checkCrashed(&in)
 	}
-	// checkAdvance decides for every remaining case; this is unreachable.
-	return Decision{Spec: brs.Spec, Outcome: OutcomeAwaitingAgent, Message: "no rule applies"}
+	if !ok {
+		d, ok = checkDeadline(&in)
+	}
+	if !ok {
+		d, ok = checkAwaitingAgent(&in)
+	}
+	if !ok {
+		d, ok = checkIdle(&in)
+	}
+	if !ok {
+		d, ok = checkMonitoring(&in)
+	}
+	if !ok {
+		d, _ = checkAdvance(&in)
+	}
+	d.Changed = !specEqual(d.Spec, brs.Spec)
+	return d
 }
 
 func checkNoStatus(in *input) (Decision, bool) {
@@ -200,7 +210,7 @@ func checkIdle(in *input) (Decision, bool) {
 	st := in.status
 	if st.CurrentVersion == st.TargetVersion {
 		return Decision{Spec: v2.BottlerocketShadowSpec{State: v2.StateIdle}, Outcome: OutcomeUpToDate,
-			Message: fmt.Sprintf("Running %s, no update available", st.CurrentVersion)}, true
+			Message: "Running " + st.CurrentVersion + ", no update available"}, true
 	}
 	crashes, last := in.backoffInputs()
 	if !BackoffAllows(crashes, last, in.now) {
@@ -209,7 +219,7 @@ func checkIdle(in *input) (Decision, bool) {
 	}
 	target := st.TargetVersion
 	return Decision{Spec: v2.BottlerocketShadowSpec{State: v2.StateStagedAndPerformedUpdate, StateTransitionTimestamp: ts(in.now), Version: &target},
-		Start: true, Outcome: OutcomeStart, Message: fmt.Sprintf("Update from %s to %s", st.CurrentVersion, target)}, true
+		Start: true, Outcome: OutcomeStart, Message: "Update from " + st.CurrentVersion + " to " + target}, true
 }
 
 func checkMonitoring(in *input) (Decision, bool) {
