@@ -16,7 +16,7 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &BottlerocketShadow{}, &BottlerocketShadowList{})
+	s.AddKnownTypes(GroupVersion, &BottlerocketShadow{}, &BottlerocketShadowList{}, &FleetPolicy{}, &FleetPolicyList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

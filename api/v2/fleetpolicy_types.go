@@ -1,0 +1,180 @@
+package v2
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// DefaultFleetPolicyName is the name of the one FleetPolicy of an installation; the controller
+// ignores FleetPolicies with other names.
+const DefaultFleetPolicyName = "default"
+
+// ResumeAnnotation, set on the FleetPolicy to a halted version, asks the controller to resume
+// that version's rollout: `kubectl annotate bfp default brupop.bottlerocket.aws/resume=1.20.0`.
+// The controller records the resume in status and removes the annotation.
+const ResumeAnnotation = "brupop.bottlerocket.aws/resume"
+
+// FleetPolicySchedule says when new updates may start.
+type FleetPolicySchedule struct {
+	// Cron is an expression of upstream's SCHEDULER_CRON_EXPRESSION dialect: "sec min hour
+	// day-of-month month day-of-week [year]". Defaults to the controller's environment.
+	// +optional
+	Cron string `json:"cron,omitempty"`
+	// TimeZone is the IANA time zone the expression is evaluated in. Defaults to UTC.
+	// +optional
+	TimeZone string `json:"timeZone,omitempty"`
+}
+
+// FleetPolicyMonitoring is the monitoring step after the reboot.
+type FleetPolicyMonitoring struct {
+	// Period is how long the Node (and the selected pods) must stay Ready before the update is
+	// complete. "0s" disables monitoring, as upstream. Defaults to 5m.
+	// +optional
+	Period *metav1.Duration `json:"period,omitempty"`
+	// PodSelector selects pods on the node that must be Ready during the period.
+	// +optional
+	PodSelector *metav1.LabelSelector `json:"podSelector,omitempty"`
+	// Deadline is how long past the period a node may take to become healthy before its
+	// monitoring fails. Defaults to 5m.
+	// +optional
+	Deadline *metav1.Duration `json:"deadline,omitempty"`
+}
+
+// FleetPolicyStateTimeouts bound how long the agent may take to reach each state.
+type FleetPolicyStateTimeouts struct {
+	// StagedAndPerformedUpdate bounds download and activation. Defaults to 720s.
+	// +optional
+	StagedAndPerformedUpdate *metav1.Duration `json:"stagedAndPerformedUpdate,omitempty"`
+	// RebootedIntoUpdate bounds cordon, drain, reboot and the agent's return. Defaults to 600s.
+	// +optional
+	RebootedIntoUpdate *metav1.Duration `json:"rebootedIntoUpdate,omitempty"`
+	// Reset bounds how long a node reset to Idle keeps its slot while its agent is silent.
+	// Defaults to 120s.
+	// +optional
+	Reset *metav1.Duration `json:"reset,omitempty"`
+}
+
+// FleetPolicySpec is how the fleet rolls out. Unset fields take the controller's environment
+// (upstream's variables) or the documented defaults.
+type FleetPolicySpec struct {
+	// MaxConcurrentUpdates is how many nodes may update at once: a positive number, "unlimited"
+	// or a percentage of the opted-in nodes such as "10%". Defaults to MAX_CONCURRENT_UPDATE.
+	// +kubebuilder:validation:Pattern=`^([1-9][0-9]*|[uU][nN][lL][iI][mM][iI][tT][eE][dD]|([1-9]|[1-9][0-9]|100)%)$`
+	// +optional
+	MaxConcurrentUpdates string `json:"maxConcurrentUpdates,omitempty"`
+	// Schedule says when new updates may start.
+	// +optional
+	Schedule *FleetPolicySchedule `json:"schedule,omitempty"`
+	// Paused stops new updates from starting; updates in flight finish.
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+	// Monitoring is the health check after the reboot.
+	// +optional
+	Monitoring *FleetPolicyMonitoring `json:"monitoring,omitempty"`
+	// FailureBudget is how many release failures a version may have before its rollout halts.
+	// Defaults to 1.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	FailureBudget *int32 `json:"failureBudget,omitempty"`
+	// DrainTimeout is the drain deadline handed to the API server. Defaults to the API server's.
+	// +optional
+	DrainTimeout *metav1.Duration `json:"drainTimeout,omitempty"`
+	// StateTimeouts bound every state of an update.
+	// +optional
+	StateTimeouts *FleetPolicyStateTimeouts `json:"stateTimeouts,omitempty"`
+}
+
+// FleetPolicyNodeFailure is one release failure of a node.
+type FleetPolicyNodeFailure struct {
+	// Node is the node's name.
+	Node string `json:"node"`
+	// Reason is the failure reason (BootRolledBack, VersionMismatch, MonitoringFailed, ...).
+	Reason string `json:"reason"`
+	// Message says what happened.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// Time is when it happened.
+	Time metav1.Time `json:"time"`
+}
+
+// FleetPolicyVersionStatus is the rollout of one target version that had release failures.
+type FleetPolicyVersionStatus struct {
+	// Version is the target version.
+	Version string `json:"version"`
+	// Failures are its release failures, oldest first.
+	// +optional
+	Failures []FleetPolicyNodeFailure `json:"failures,omitempty"`
+	// Halted says the failure budget is spent: no new node starts on this version.
+	// +optional
+	Halted bool `json:"halted,omitempty"`
+	// HaltedSince is when the rollout halted.
+	// +optional
+	HaltedSince *metav1.Time `json:"haltedSince,omitempty"`
+	// Reason says why it halted, naming the nodes.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// ResumedAt is when an operator last resumed it; failures before it no longer count.
+	// +optional
+	ResumedAt *metav1.Time `json:"resumedAt,omitempty"`
+}
+
+// FleetPolicyCounts counts the nodes of the fleet.
+type FleetPolicyCounts struct {
+	// Nodes is the number of shadows.
+	Nodes int32 `json:"nodes"`
+	// InFlight is the number of nodes updating.
+	InFlight int32 `json:"inFlight"`
+	// Waiting is the number of nodes with an update that did not start.
+	Waiting int32 `json:"waiting"`
+	// Halted is the number of halted versions.
+	Halted int32 `json:"halted"`
+}
+
+// FleetPolicyStatus is what the controller observed and decided; only the controller writes it.
+type FleetPolicyStatus struct {
+	// ObservedGeneration is the generation of the spec the controller last acted on.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions are Ready (the policy is valid and applied) and Halted (a version is halted).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// Versions are the target versions that had release failures, halted or not.
+	// +optional
+	// +listType=map
+	// +listMapKey=version
+	Versions []FleetPolicyVersionStatus `json:"versions,omitempty"`
+	// Counts count the nodes at the last pass.
+	// +optional
+	Counts FleetPolicyCounts `json:"counts,omitempty"`
+	// LastRunEnd is when the last run of a one-shot schedule ended.
+	// +optional
+	LastRunEnd *metav1.Time `json:"lastRunEnd,omitempty"`
+}
+
+// FleetPolicy is how Brupop rolls updates out across the fleet: one per installation, named
+// "default", in Brupop's namespace. Without it the controller uses its environment.
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:path=fleetpolicies,singular=fleetpolicy,shortName=bfp,scope=Namespaced
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Concurrency",type=string,JSONPath=`.spec.maxConcurrentUpdates`
+// +kubebuilder:printcolumn:name="Paused",type=boolean,JSONPath=`.spec.paused`
+// +kubebuilder:printcolumn:name="In Flight",type=integer,JSONPath=`.status.counts.inFlight`
+// +kubebuilder:printcolumn:name="Halted",type=integer,JSONPath=`.status.counts.halted`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type FleetPolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec FleetPolicySpec `json:"spec,omitempty"`
+	// +optional
+	Status FleetPolicyStatus `json:"status,omitempty"`
+}
+
+// FleetPolicyList is a list of FleetPolicy.
+// +kubebuilder:object:root=true
+type FleetPolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []FleetPolicy `json:"items"`
+}

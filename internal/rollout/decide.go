@@ -1,0 +1,187 @@
+package rollout
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
+	"github.com/bottlerocket-os/brupop-go/internal/window"
+)
+
+// candidate is a node that may start an update in this pass.
+type candidate struct {
+	shadow, node, version string
+	member                *Member
+	decision              statemachine.Decision
+	crashes               int32
+	own                   bool
+}
+
+// pass holds the state of one Decide call.
+type pass struct {
+	fleet  Fleet
+	policy Policy
+	now    time.Time
+	plan   Plan
+
+	candidates []candidate
+	optedIn    int
+	wake       time.Time
+	halted     map[string]bool
+	nextOpen   time.Time
+}
+
+// Decide makes one decision pass over the fleet at now. It never modifies fleet.
+func Decide(fleet Fleet, policy Policy, now time.Time) Plan {
+	p := &pass{fleet: fleet, policy: policy, now: now}
+	p.plan.Changes = make([]Change, 0, 16)
+	p.candidates = make([]candidate, 0, len(fleet.Members))
+	p.evaluate()
+	p.halt()
+	p.openWindow()
+	p.start()
+	p.finish()
+	return p.plan
+}
+
+// evaluate runs the state machine on every member: nodes in flight progress, failures are
+// collected, and nodes that could start become candidates.
+func (p *pass) evaluate() {
+	cfg := p.policy.StateMachine
+	for i := range p.fleet.Members {
+		m := &p.fleet.Members[i]
+		if m.OptedIn {
+			p.optedIn++
+		}
+		d := statemachine.Next(m.Shadow, m.Node, cfg, p.now)
+		node := nodeName(m.Shadow.Name)
+		if d.Failure != nil {
+			p.plan.Failures = append(p.plan.Failures, NodeFailure{Node: node, Failure: *d.Failure})
+		}
+		if d.Start {
+			p.candidates = append(p.candidates, candidate{shadow: m.Shadow.Name, node: node, version: *d.Spec.Version,
+				member: m, decision: d, crashes: m.Shadow.Status.CrashCount, own: node == p.fleet.ControllerNode})
+			continue
+		}
+		p.addWake(d.Wake)
+		spec := &m.Shadow.Spec
+		if d.Changed {
+			p.plan.Changes = append(p.plan.Changes, Change{Shadow: m.Shadow.Name, Node: node, Decision: d})
+			spec = &d.Spec
+		}
+		if statemachine.SpecInFlight(spec, m.Shadow.Status, cfg, p.now) {
+			p.plan.InFlight++
+		}
+		if d.Outcome == statemachine.OutcomeBackoff {
+			p.plan.Waiting = append(p.plan.Waiting, Wait{Node: node, Version: m.Shadow.Status.TargetVersion, Reason: WaitBackoff, Until: d.Wake})
+		}
+	}
+}
+
+// openWindow decides whether the schedule lets nodes start now.
+func (p *pass) openWindow() {
+	s := p.policy.Schedule
+	p.plan.LastRunEnd = p.fleet.LastRunEnd
+	if p.plan.LastRunEnd.IsZero() {
+		p.plan.LastRunEnd = p.now
+	}
+	p.plan.WindowOpen = s == nil || s.Admits(p.now, p.plan.LastRunEnd)
+	if !p.plan.WindowOpen {
+		if next, ok := s.NextAdmit(p.now, p.plan.LastRunEnd); ok {
+			p.nextOpen = next
+		}
+	}
+}
+
+// start fills the free slots with candidates in upstream's order; the others wait.
+func (p *pass) start() {
+	slices.SortFunc(p.candidates, func(a, b candidate) int {
+		if a.own != b.own {
+			if a.own {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Or(cmp.Compare(a.crashes, b.crashes), cmp.Compare(a.node, b.node))
+	})
+	p.plan.Limit = p.policy.Concurrency.Limit(p.optedIn)
+	p.plan.Waiting = slices.Grow(p.plan.Waiting, len(p.candidates))
+	for i := range p.candidates {
+		c := &p.candidates[i]
+		reason, until := p.gate(c)
+		if reason == "" && p.plan.InFlight >= p.plan.Limit {
+			reason = WaitConcurrency
+			if c.own {
+				reason = WaitOwnNodeLast
+			}
+		}
+		if reason != "" {
+			p.plan.Waiting = append(p.plan.Waiting, Wait{Node: c.node, Version: c.version, Reason: reason, Until: until})
+			continue
+		}
+		p.plan.Changes = append(p.plan.Changes, Change{Shadow: c.shadow, Node: c.node, Decision: c.decision})
+		p.plan.InFlight++
+		p.plan.Started++
+	}
+}
+
+// gate returns why a candidate may not start now regardless of free slots, and until when.
+func (p *pass) gate(c *candidate) (WaitReason, time.Time) {
+	switch {
+	case !c.member.OptedIn:
+		return WaitNotOptedIn, time.Time{}
+	case !c.member.Node.Ready:
+		return WaitNodeNotReady, time.Time{}
+	case p.halted[c.version]:
+		return WaitHalted, time.Time{}
+	case p.policy.Paused:
+		return WaitPaused, time.Time{}
+	case !p.plan.WindowOpen:
+		return WaitWindowClosed, p.nextOpen
+	}
+	return "", time.Time{}
+}
+
+// finish ends a Oneshot run when nothing is left to start and computes the requeue.
+func (p *pass) finish() {
+	s := p.policy.Schedule
+	if s != nil && s.Kind() == window.Oneshot && p.plan.WindowOpen && !p.pending() {
+		p.plan.LastRunEnd = p.now
+	}
+	for _, w := range p.plan.Waiting {
+		if w.Reason == WaitWindowClosed {
+			p.addWake(p.nextOpen)
+			break
+		}
+	}
+	if !p.wake.IsZero() {
+		p.plan.RequeueAfter = max(p.wake.Sub(p.now), time.Second)
+	}
+}
+
+// pending reports whether a node still waits to start for a reason a Oneshot run outlives.
+func (p *pass) pending() bool {
+	for _, w := range p.plan.Waiting {
+		switch w.Reason {
+		case WaitConcurrency, WaitOwnNodeLast, WaitPaused:
+			return true
+		}
+	}
+	return false
+}
+
+func (p *pass) addWake(t time.Time) {
+	if !t.IsZero() && (p.wake.IsZero() || t.Before(p.wake)) {
+		p.wake = t
+	}
+}
+
+// nodeName returns the node of a shadow name (the name itself if it is not brs-<node>).
+func nodeName(shadow string) string {
+	if n, ok := v2.NodeNameFromShadow(shadow); ok {
+		return n
+	}
+	return shadow
+}

@@ -1,0 +1,230 @@
+package rollout
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
+	"github.com/bottlerocket-os/brupop-go/internal/window"
+	"github.com/google/go-cmp/cmp"
+)
+
+// summary is what the table checks of a Plan.
+type summary struct {
+	Started  []string            // nodes whose change starts an update
+	Progress map[string]v2.State // other changes: node -> new spec state
+	Waiting  map[string]WaitReason
+	Failed   map[string]string // node -> reason
+	Halted   map[string][]string
+	InFlight int
+	Requeue  time.Duration
+	RunEnd   time.Time
+}
+
+func summarize(p Plan) summary {
+	s := summary{Progress: map[string]v2.State{}, Waiting: map[string]WaitReason{}, Failed: map[string]string{}, Halted: map[string][]string{},
+		InFlight: p.InFlight, Requeue: p.RequeueAfter, RunEnd: p.LastRunEnd}
+	for _, c := range p.Changes {
+		if c.Start {
+			s.Started = append(s.Started, c.Node)
+		} else {
+			s.Progress[c.Node] = c.Spec.State
+		}
+	}
+	for _, w := range p.Waiting {
+		s.Waiting[w.Node] = w.Reason
+	}
+	for _, f := range p.Failures {
+		s.Failed[f.Node] = f.Reason
+	}
+	for _, h := range p.Halts {
+		s.Halted[h.Version] = h.Nodes
+	}
+	return s
+}
+
+func policy(mod func(*Policy)) Policy {
+	p := DefaultPolicy()
+	if mod != nil {
+		mod(&p)
+	}
+	return p
+}
+
+func TestDecide(t *testing.T) {
+	closed := window.MustParse("* * 22-23 * * * *", time.UTC) // t0 is 10:00
+	trigger := window.MustParse("0 0 10 * * Mon *", time.UTC) // t0 is Monday 10:00
+	cases := []struct {
+		name   string
+		fleet  Fleet
+		policy Policy
+		want   summary
+	}{
+		{name: "fills every free slot in one pass, by name",
+			fleet:  Fleet{Members: idleFleet(5)},
+			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Count: 3} }),
+			want: summary{Started: []string{"n01", "n02", "n03"}, InFlight: 3,
+				Waiting: map[string]WaitReason{"n04": WaitConcurrency, "n05": WaitConcurrency}}},
+		{name: "nodes in flight use slots and progress",
+			fleet:  Fleet{Members: append(idleFleet(3), member("a", inState(staged, 0, staged)), member("b", inState(reboot, 0, staged)))},
+			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Count: 3} }),
+			want: summary{Started: []string{"n01"}, Progress: map[string]v2.State{"a": reboot}, InFlight: 3,
+				Waiting: map[string]WaitReason{"n02": WaitConcurrency, "n03": WaitConcurrency}, Requeue: 601 * time.Second}},
+		{name: "percentage of opted-in nodes, rounded up",
+			fleet:  Fleet{Members: append(idleFleet(9), member("x", optedOut()))},
+			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Percent: 30} }),
+			want: summary{Started: []string{"n01", "n02", "n03"}, InFlight: 3, Waiting: map[string]WaitReason{
+				"n04": WaitConcurrency, "n05": WaitConcurrency, "n06": WaitConcurrency, "n07": WaitConcurrency, "n08": WaitConcurrency, "n09": WaitConcurrency, "x": WaitNotOptedIn}}},
+		{name: "unlimited starts all",
+			fleet:  Fleet{Members: idleFleet(4)},
+			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Unlimited: true} }),
+			want:   summary{Started: []string{"n01", "n02", "n03", "n04"}, InFlight: 4}},
+		{name: "lowest crash count first, then name",
+			fleet:  Fleet{Members: []Member{member("a", crashes(2, -48*time.Hour, "")), member("b", crashes(1, -48*time.Hour, "")), member("c"), member("d", crashes(1, -48*time.Hour, ""))}},
+			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Count: 2} }),
+			want:   summary{Started: []string{"c", "b"}, InFlight: 2, Waiting: map[string]WaitReason{"a": WaitConcurrency, "d": WaitConcurrency}}},
+		{name: "controller's own node last even with the lowest crash count",
+			fleet:  Fleet{Members: []Member{member("a", crashes(3, -48*time.Hour, "")), member("own")}, ControllerNode: "own"},
+			policy: policy(nil),
+			want:   summary{Started: []string{"a"}, InFlight: 1, Waiting: map[string]WaitReason{"own": WaitOwnNodeLast}}},
+		{name: "own node starts when a slot is left",
+			fleet:  Fleet{Members: []Member{member("own"), member("a")}, ControllerNode: "own"},
+			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Count: 2} }),
+			want:   summary{Started: []string{"a", "own"}, InFlight: 2}},
+		{name: "closed window starts nothing but nodes in flight progress",
+			fleet:  Fleet{Members: []Member{member("a"), member("b", inState(staged, 0, staged))}},
+			policy: policy(func(p *Policy) { p.Schedule = closed; p.Concurrency = Concurrency{Count: 5} }),
+			want: summary{Progress: map[string]v2.State{"b": reboot}, InFlight: 1, Waiting: map[string]WaitReason{"a": WaitWindowClosed},
+				Requeue: 12 * time.Hour}},
+		{name: "paused starts nothing but nodes in flight progress",
+			fleet:  Fleet{Members: []Member{member("a"), member("b", inState(reboot, 0, reboot))}},
+			policy: policy(func(p *Policy) { p.Paused = true; p.Concurrency = Concurrency{Count: 5} }),
+			want:   summary{Progress: map[string]v2.State{"b": mon}, InFlight: 1, Waiting: map[string]WaitReason{"a": WaitPaused}}},
+		{name: "not ready and opted-out nodes do not start",
+			fleet:  Fleet{Members: []Member{member("a", notReady()), member("b", optedOut()), member("c", upToDate())}},
+			policy: policy(nil),
+			want:   summary{Waiting: map[string]WaitReason{"a": WaitNodeNotReady, "b": WaitNotOptedIn}}},
+		{name: "budget spent halts the version, other versions go on",
+			fleet: Fleet{Members: []Member{member("a"), member("b", target(vOther))},
+				Ledger: []VersionLedger{{Version: vNew, Failures: []NodeFailure{releaseFailure("z", vNew, t0.Add(-time.Hour))}}}},
+			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Count: 5} }),
+			want: summary{Started: []string{"b"}, InFlight: 1, Waiting: map[string]WaitReason{"a": WaitHalted},
+				Halted: map[string][]string{vNew: {"z"}}}},
+		{name: "resumed version starts again",
+			fleet: Fleet{Members: []Member{member("a")},
+				Ledger: []VersionLedger{{Version: vNew, ResumedAt: t0.Add(-time.Minute), Failures: []NodeFailure{releaseFailure("z", vNew, t0.Add(-time.Hour))}}}},
+			policy: policy(nil),
+			want:   summary{Started: []string{"a"}, InFlight: 1}},
+		{name: "budget of two is not spent by one failure",
+			fleet: Fleet{Members: []Member{member("a")},
+				Ledger: []VersionLedger{{Version: vNew, Failures: []NodeFailure{releaseFailure("z", vNew, t0.Add(-time.Hour))}}}},
+			policy: policy(func(p *Policy) { p.FailureBudget = 2 }),
+			want:   summary{Started: []string{"a"}, InFlight: 1}},
+		{name: "release failure in this pass halts at once, the failed node recovers",
+			fleet: Fleet{Members: []Member{member("a"),
+				member("b", inState(reboot, 0, errRst), crashes(1, 0, statemachine.FormatFailureReason(statemachine.ReasonBootRolledBack, "booted 1.19.0")))}},
+			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Count: 5} }),
+			want: summary{Progress: map[string]v2.State{"b": idle}, InFlight: 1, Waiting: map[string]WaitReason{"a": WaitHalted},
+				Failed: map[string]string{"b": statemachine.ReasonBootRolledBack}, Halted: map[string][]string{vNew: {"b"}}}},
+		{name: "operational failure backs off without halting",
+			fleet: Fleet{Members: []Member{member("a", crashes(1, -time.Minute, "")),
+				member("b", inState(staged, 0, errRst), crashes(1, 0, "DrainTimeout: PDB"))}},
+			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Count: 5} }),
+			want: summary{Progress: map[string]v2.State{"b": idle}, InFlight: 1, Waiting: map[string]WaitReason{"a": WaitBackoff},
+				Failed: map[string]string{"b": statemachine.ReasonDrainTimeout}, Requeue: 2 * time.Minute}},
+		{name: "a timed-out node frees its slot in the same pass",
+			fleet:  Fleet{Members: []Member{member("a"), member("b", inState(staged, -13*time.Minute, idle))}},
+			policy: policy(nil),
+			want: summary{Started: []string{"a"}, Progress: map[string]v2.State{"b": idle}, InFlight: 1,
+				Failed: map[string]string{"b": statemachine.ReasonStateTimeout}}},
+		{name: "monitoring gate holds the slot until the period ends",
+			fleet:  Fleet{Members: []Member{member("a"), member("b", inState(mon, -time.Minute, mon))}},
+			policy: policy(nil),
+			want:   summary{InFlight: 1, Waiting: map[string]WaitReason{"a": WaitConcurrency}, Requeue: 4 * time.Minute}},
+		{name: "oneshot trigger starts a run that outlives the trigger",
+			fleet:  Fleet{Members: idleFleet(2), LastRunEnd: t0.Add(-time.Hour)},
+			policy: policy(func(p *Policy) { p.Schedule = trigger }),
+			want: summary{Started: []string{"n01"}, InFlight: 1, Waiting: map[string]WaitReason{"n02": WaitConcurrency},
+				RunEnd: t0.Add(-time.Hour)}},
+		{name: "oneshot run ends when nothing is left to start",
+			fleet:  Fleet{Members: idleFleet(1), LastRunEnd: t0.Add(-time.Hour)},
+			policy: policy(func(p *Policy) { p.Schedule = trigger }),
+			want:   summary{Started: []string{"n01"}, InFlight: 1, RunEnd: t0}},
+		{name: "oneshot with no recorded run waits for the next trigger",
+			fleet:  Fleet{Members: idleFleet(1)},
+			policy: policy(func(p *Policy) { p.Schedule = trigger }),
+			want:   summary{Waiting: map[string]WaitReason{"n01": WaitWindowClosed}, RunEnd: t0, Requeue: 7 * 24 * time.Hour}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := summarize(Decide(tc.fleet, tc.policy, t0))
+			want := tc.want
+			if want.Progress == nil {
+				want.Progress = map[string]v2.State{}
+			}
+			for _, m := range []*map[string]WaitReason{&want.Waiting} {
+				if *m == nil {
+					*m = map[string]WaitReason{}
+				}
+			}
+			if want.Failed == nil {
+				want.Failed = map[string]string{}
+			}
+			if want.Halted == nil {
+				want.Halted = map[string][]string{}
+			}
+			if want.RunEnd.IsZero() && tc.fleet.LastRunEnd.IsZero() {
+				want.RunEnd = t0
+			} else if want.RunEnd.IsZero() {
+				want.RunEnd = tc.fleet.LastRunEnd
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("Decide() mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseConcurrency(t *testing.T) {
+	cases := []struct {
+		in      string
+		want    Concurrency
+		limit10 int
+		wantErr bool
+	}{
+		{in: "1", want: Concurrency{Count: 1}, limit10: 1},
+		{in: " 3 ", want: Concurrency{Count: 3}, limit10: 3},
+		{in: "unlimited", want: Concurrency{Unlimited: true}, limit10: math.MaxInt},
+		{in: "UNLIMITED", want: Concurrency{Unlimited: true}, limit10: math.MaxInt},
+		{in: "25%", want: Concurrency{Percent: 25}, limit10: 3},
+		{in: "100%", want: Concurrency{Percent: 100}, limit10: 10},
+		{in: "1%", want: Concurrency{Percent: 1}, limit10: 1},
+		{in: "0", wantErr: true},
+		{in: "0%", wantErr: true},
+		{in: "101%", wantErr: true},
+		{in: "-1", wantErr: true},
+		{in: "", wantErr: true},
+		{in: "two", wantErr: true},
+		{in: "1.5", wantErr: true},
+		{in: "%", wantErr: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseConcurrency(tc.in)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("ParseConcurrency(%q) error = %v, want error %v", tc.in, err, tc.wantErr)
+			}
+			if tc.wantErr {
+				return
+			}
+			if got != tc.want || got.Limit(10) != tc.limit10 {
+				t.Errorf("ParseConcurrency(%q) = %+v (limit of 10: %d), want %+v (%d)", tc.in, got, got.Limit(10), tc.want, tc.limit10)
+			}
+			if again, err := ParseConcurrency(got.String()); err != nil || again != got {
+				t.Errorf("String() %q does not parse back: %+v, %v", got.String(), again, err)
+			}
+		})
+	}
+}

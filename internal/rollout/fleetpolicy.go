@@ -1,0 +1,137 @@
+package rollout
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
+	"github.com/bottlerocket-os/brupop-go/internal/window"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Environment holds upstream's controller variables; they are the defaults of a FleetPolicy.
+type Environment struct {
+	// MaxConcurrentUpdate is MAX_CONCURRENT_UPDATE (required, as upstream).
+	MaxConcurrentUpdate string
+	// SchedulerCronExpression is SCHEDULER_CRON_EXPRESSION ("" when unset).
+	SchedulerCronExpression string
+	// UpdateWindowStart and UpdateWindowStop are the deprecated UPDATE_WINDOW_START/STOP.
+	UpdateWindowStart, UpdateWindowStop string
+}
+
+// Settings is a FleetPolicy resolved against the environment.
+type Settings struct {
+	// Policy is what Decide needs.
+	Policy Policy
+	// PodSelector selects the pods that must be Ready on a monitored node; nil for none.
+	PodSelector *metav1.LabelSelector
+	// DrainTimeout is the drain deadline to hand to the API server; 0 leaves its default.
+	DrainTimeout time.Duration
+	// Warnings are for the log (deprecated variables).
+	Warnings []string
+}
+
+// SettingsFrom resolves the FleetPolicy fp (nil when there is none) against the environment:
+// every field fp leaves unset takes the environment's value or the default of DefaultPolicy.
+// The error names the field or variable to fix; a caller at start-up exits with it, a caller
+// reconciling a FleetPolicy reports it in the policy's status and keeps the last good Settings.
+func SettingsFrom(fp *v2.FleetPolicy, env Environment) (Settings, error) {
+	var spec v2.FleetPolicySpec
+	if fp != nil {
+		spec = fp.Spec
+	}
+	s := Settings{Policy: DefaultPolicy()}
+	var errs []error
+	conc := env.MaxConcurrentUpdate
+	if spec.MaxConcurrentUpdates != "" {
+		conc = spec.MaxConcurrentUpdates
+	}
+	if conc == "" {
+		errs = append(errs, errors.New("rollout: MAX_CONCURRENT_UPDATE is required (a positive number, \"unlimited\" or a percentage like \"10%\")"))
+	} else if c, err := ParseConcurrency(conc); err != nil {
+		errs = append(errs, err)
+	} else {
+		s.Policy.Concurrency = c
+	}
+	sched, warnings, err := scheduleFrom(spec.Schedule, env)
+	errs = append(errs, err)
+	s.Policy.Schedule, s.Warnings = sched, warnings
+	s.Policy.Paused = spec.Paused
+	if spec.FailureBudget != nil {
+		if *spec.FailureBudget < 1 {
+			errs = append(errs, fmt.Errorf("rollout: failureBudget %d: must be at least 1", *spec.FailureBudget))
+		}
+		s.Policy.FailureBudget = int(*spec.FailureBudget)
+	}
+	if m := spec.Monitoring; m != nil {
+		s.PodSelector = m.PodSelector
+		errs = append(errs, duration(&s.Policy.StateMachine.MonitoringPeriod, m.Period, "monitoring.period"),
+			duration(&s.Policy.StateMachine.Deadlines.MonitoringGrace, m.Deadline, "monitoring.deadline"))
+	}
+	if t := spec.StateTimeouts; t != nil {
+		d := &s.Policy.StateMachine.Deadlines
+		errs = append(errs, duration(&d.StagedAndPerformedUpdate, t.StagedAndPerformedUpdate, "stateTimeouts.stagedAndPerformedUpdate"),
+			duration(&d.RebootedIntoUpdate, t.RebootedIntoUpdate, "stateTimeouts.rebootedIntoUpdate"),
+			duration(&d.Reset, t.Reset, "stateTimeouts.reset"))
+	}
+	errs = append(errs, duration(&s.DrainTimeout, spec.DrainTimeout, "drainTimeout"))
+	return s, errors.Join(errs...)
+}
+
+func scheduleFrom(fs *v2.FleetPolicySchedule, env Environment) (*window.Schedule, []string, error) {
+	loc := time.UTC
+	cron := env.SchedulerCronExpression
+	if fs != nil {
+		if fs.TimeZone != "" {
+			l, err := time.LoadLocation(fs.TimeZone)
+			if err != nil {
+				return nil, nil, fmt.Errorf("rollout: schedule.timeZone %q: want an IANA time zone such as Europe/Paris: %w", fs.TimeZone, err)
+			}
+			loc = l
+		}
+		if fs.Cron != "" {
+			s, err := window.Parse(fs.Cron, loc)
+			return s, nil, err
+		}
+	}
+	return window.FromEnvironment(cron, env.UpdateWindowStart, env.UpdateWindowStop, loc)
+}
+
+// duration sets *dst from d when d is set, rejecting negative values.
+func duration(dst *time.Duration, d *metav1.Duration, field string) error {
+	if d == nil {
+		return nil
+	}
+	if d.Duration < 0 {
+		return fmt.Errorf("rollout: %s %s: must not be negative", field, d.Duration)
+	}
+	*dst = d.Duration
+	return nil
+}
+
+// LedgerFrom returns the failure ledger and the end of the last Oneshot run kept in a
+// FleetPolicy's status (nothing when fp is nil), for Fleet.Ledger and Fleet.LastRunEnd.
+func LedgerFrom(fp *v2.FleetPolicy) ([]VersionLedger, time.Time) {
+	if fp == nil {
+		return nil, time.Time{}
+	}
+	var lastRunEnd time.Time
+	if t := fp.Status.LastRunEnd; t != nil {
+		lastRunEnd = t.Time
+	}
+	ledger := make([]VersionLedger, 0, len(fp.Status.Versions))
+	for _, v := range fp.Status.Versions {
+		l := VersionLedger{Version: v.Version}
+		if v.ResumedAt != nil {
+			l.ResumedAt = v.ResumedAt.Time
+		}
+		for _, f := range v.Failures {
+			l.Failures = append(l.Failures, NodeFailure{Node: f.Node, Failure: statemachine.Failure{
+				Reason: f.Reason, Message: f.Message, Class: statemachine.ClassRelease, Version: v.Version, At: f.Time.Time}})
+		}
+		ledger = append(ledger, l)
+	}
+	return ledger, lastRunEnd
+}

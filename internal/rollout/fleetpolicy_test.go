@@ -1,0 +1,85 @@
+package rollout
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
+	"github.com/bottlerocket-os/brupop-go/internal/window"
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestSettingsFrom(t *testing.T) {
+	env := Environment{MaxConcurrentUpdate: "2", SchedulerCronExpression: "* * 10-12 * * Mon"}
+	budget := int32(3)
+	zero := int32(0)
+	dur := func(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
+	cases := []struct {
+		name       string
+		fp         *v2.FleetPolicy
+		env        Environment
+		wantConc   Concurrency
+		wantExpr   string
+		wantZone   string
+		wantBudget int
+		wantMon    time.Duration
+		wantErr    string
+	}{
+		{name: "no policy: environment and defaults", env: env,
+			wantConc: Concurrency{Count: 2}, wantExpr: "* * 10-12 * * Mon", wantZone: "UTC", wantBudget: 1, wantMon: statemachine.DefaultMonitoringPeriod},
+		{name: "no policy, no cron: always", env: Environment{MaxConcurrentUpdate: "unlimited"},
+			wantConc: Concurrency{Unlimited: true}, wantExpr: window.DefaultExpression, wantZone: "UTC", wantBudget: 1, wantMon: statemachine.DefaultMonitoringPeriod},
+		{name: "policy overrides", env: env, fp: &v2.FleetPolicy{Spec: v2.FleetPolicySpec{
+			MaxConcurrentUpdates: "10%", Schedule: &v2.FleetPolicySchedule{Cron: "0 0 3 * * *", TimeZone: "Europe/Paris"},
+			FailureBudget: &budget, Monitoring: &v2.FleetPolicyMonitoring{Period: dur(0)}}},
+			wantConc: Concurrency{Percent: 10}, wantExpr: "0 0 3 * * *", wantZone: "Europe/Paris", wantBudget: 3},
+		{name: "time zone alone applies to the environment's cron", env: env, fp: &v2.FleetPolicy{Spec: v2.FleetPolicySpec{
+			Schedule: &v2.FleetPolicySchedule{TimeZone: "Asia/Tokyo"}}},
+			wantConc: Concurrency{Count: 2}, wantExpr: "* * 10-12 * * Mon", wantZone: "Asia/Tokyo", wantBudget: 1, wantMon: statemachine.DefaultMonitoringPeriod},
+		{name: "missing MAX_CONCURRENT_UPDATE", env: Environment{}, wantErr: "MAX_CONCURRENT_UPDATE is required"},
+		{name: "zero concurrency", env: Environment{MaxConcurrentUpdate: "0"}, wantErr: "pause instead of 0"},
+		{name: "bad cron", env: Environment{MaxConcurrentUpdate: "1", SchedulerCronExpression: "0 0 10 * *"}, wantErr: "want 6 or 7"},
+		{name: "bad zone", env: env, fp: &v2.FleetPolicy{Spec: v2.FleetPolicySpec{Schedule: &v2.FleetPolicySchedule{TimeZone: "Mars/Olympus"}}}, wantErr: "IANA time zone"},
+		{name: "zero budget", env: env, fp: &v2.FleetPolicy{Spec: v2.FleetPolicySpec{FailureBudget: &zero}}, wantErr: "at least 1"},
+		{name: "negative timeout", env: env, fp: &v2.FleetPolicy{Spec: v2.FleetPolicySpec{StateTimeouts: &v2.FleetPolicyStateTimeouts{Reset: dur(-time.Second)}}}, wantErr: "stateTimeouts.reset"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := SettingsFrom(tc.fp, tc.env)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("SettingsFrom() error = %v, want one mentioning %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := s.Policy
+			got := []any{p.Concurrency, p.Schedule.Expression(), p.Schedule.Location().String(), p.FailureBudget, p.StateMachine.MonitoringPeriod}
+			want := []any{tc.wantConc, tc.wantExpr, tc.wantZone, tc.wantBudget, tc.wantMon}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("SettingsFrom() (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLedgerFrom(t *testing.T) {
+	fp := &v2.FleetPolicy{Status: v2.FleetPolicyStatus{LastRunEnd: mt(t0), Versions: []v2.FleetPolicyVersionStatus{{
+		Version: vNew, ResumedAt: mt(t0.Add(-time.Minute)),
+		Failures: []v2.FleetPolicyNodeFailure{{Node: "a", Reason: statemachine.ReasonMonitoringFailed, Time: metav1.NewTime(t0.Add(-time.Hour))}},
+	}}}}
+	ledger, end := LedgerFrom(fp)
+	want := []VersionLedger{{Version: vNew, ResumedAt: t0.Add(-time.Minute), Failures: []NodeFailure{{Node: "a", Failure: statemachine.Failure{
+		Reason: statemachine.ReasonMonitoringFailed, Class: statemachine.ClassRelease, Version: vNew, At: t0.Add(-time.Hour)}}}}}
+	if diff := cmp.Diff(want, ledger); diff != "" || !end.Equal(t0) {
+		t.Errorf("LedgerFrom() end %v (-want +got):\n%s", end, diff)
+	}
+	if l, e := LedgerFrom(nil); l != nil || !e.IsZero() {
+		t.Errorf("LedgerFrom(nil) = %v, %v", l, e)
+	}
+}

@@ -1,0 +1,243 @@
+package rollout
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
+	"github.com/bottlerocket-os/brupop-go/internal/window"
+	"pgregory.net/rapid"
+)
+
+// world is a simulated fleet: the test plays the agents, the operator and the clock, and writes
+// every Plan back as the reconciler would.
+type world struct {
+	fleet  Fleet
+	policy Policy
+	now    time.Time
+}
+
+// countInFlight is the test's own reading of "in flight": spec 4.3 (status present and
+// current_state != Idle, or spec.state != status.current_state), minus nodes reset to Idle more
+// than the reset deadline ago whose agent never answered.
+func countInFlight(w *world) int {
+	n := 0
+	for _, m := range w.fleet.Members {
+		st, spec := m.Shadow.Status, m.Shadow.Spec
+		if st == nil || (st.CurrentState == idle && spec.State == idle) {
+			continue
+		}
+		if spec.State == idle && spec.StateTransitionTimestamp != nil &&
+			w.now.Sub(spec.StateTransitionTimestamp.Time) > w.policy.StateMachine.Deadlines.Reset {
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+// spentBudget reports whether version's failure budget is spent by the ledger and this plan.
+func spentBudget(w *world, version string, plan Plan) bool {
+	var resumed time.Time
+	n := 0
+	for _, l := range w.fleet.Ledger {
+		if l.Version == version {
+			resumed = l.ResumedAt
+			for _, f := range l.Failures {
+				if f.At.After(resumed) {
+					n++
+				}
+			}
+		}
+	}
+	for _, f := range plan.Failures {
+		if f.Version == version && f.Class == statemachine.ClassRelease && f.At.After(resumed) {
+			n++
+		}
+	}
+	return n >= max(w.policy.FailureBudget, 1)
+}
+
+// legal lists the spec transitions the controller may make, given the reported state.
+func legal(from v2.State, reported v2.State, to v2.State) bool {
+	switch {
+	case to == idle, from == to:
+		return true
+	case from == idle && to == staged:
+		return reported == idle
+	case from == staged && to == reboot:
+		return reported == staged
+	case from == reboot && to == mon:
+		return reported == reboot
+	}
+	return false
+}
+
+func TestPropertyRollout(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		w := newWorld(rt)
+		for step := range rapid.IntRange(1, 80).Draw(rt, "steps") {
+			act(rt, w)
+			checkPass(rt, w, step)
+		}
+	})
+}
+
+func newWorld(rt *rapid.T) *world {
+	n := rapid.IntRange(1, 10).Draw(rt, "nodes")
+	w := &world{now: t0, policy: DefaultPolicy()}
+	for i := range n {
+		m := member(fmt.Sprintf("n%02d", i))
+		m.OptedIn = rapid.IntRange(0, 9).Draw(rt, "optedOut") > 0
+		if rapid.Bool().Draw(rt, "upToDate") {
+			m.Shadow.Status.TargetVersion = vOld
+		}
+		w.fleet.Members = append(w.fleet.Members, m)
+	}
+	w.fleet.ControllerNode = "n00"
+	switch rapid.IntRange(0, 2).Draw(rt, "concurrencyKind") {
+	case 0:
+		w.policy.Concurrency = Concurrency{Count: rapid.IntRange(1, 4).Draw(rt, "count")}
+	case 1:
+		w.policy.Concurrency = Concurrency{Percent: rapid.IntRange(1, 100).Draw(rt, "percent")}
+	default:
+		w.policy.Concurrency = Concurrency{Unlimited: true}
+	}
+	w.policy.FailureBudget = rapid.IntRange(1, 3).Draw(rt, "budget")
+	w.policy.Schedule = rapid.SampledFrom([]*window.Schedule{nil,
+		window.MustParse("* * 10-11 * * *", time.UTC), window.MustParse("0 0 */6 * * *", time.UTC)}).Draw(rt, "schedule")
+	w.policy.StateMachine.MonitoringPeriod = rapid.SampledFrom([]time.Duration{0, time.Minute, 5 * time.Minute}).Draw(rt, "monitoring")
+	return w
+}
+
+// act changes the world the way agents, Nodes, operators and the clock do.
+func act(rt *rapid.T, w *world) {
+	switch rapid.IntRange(0, 5).Draw(rt, "action") {
+	case 0:
+		w.now = w.now.Add(time.Duration(rapid.IntRange(0, 3600).Draw(rt, "seconds")) * time.Second)
+	case 1, 2:
+		agent(rt, w, &w.fleet.Members[rapid.IntRange(0, len(w.fleet.Members)-1).Draw(rt, "node")])
+	case 3:
+		m := &w.fleet.Members[rapid.IntRange(0, len(w.fleet.Members)-1).Draw(rt, "node")]
+		m.Node.Ready = !m.Node.Ready
+		m.Node.ReadySince = w.now
+	case 4:
+		w.policy.Paused = rapid.Bool().Draw(rt, "paused")
+	case 5:
+		for i := range w.fleet.Ledger {
+			if rapid.Bool().Draw(rt, "resume") {
+				w.fleet.Ledger[i].ResumedAt = w.now
+			}
+		}
+	}
+}
+
+// agent plays one step of a node's agent, following its protocol (spec 3.4 to 3.6).
+func agent(rt *rapid.T, w *world, m *Member) {
+	st, spec := m.Shadow.Status, m.Shadow.Spec
+	fail := func(reason string) {
+		st.CurrentState, st.CrashCount = errRst, st.CrashCount+1
+		st.StateTransitionFailureTimestamp, st.FailureReason = mt(w.now), reason
+	}
+	switch {
+	case st.CurrentState == errRst && spec.State == idle:
+		st.CurrentState = idle
+	case spec.State == st.CurrentState && spec.State == idle:
+		st.TargetVersion = rapid.SampledFrom([]string{vOld, vNew, vOther}).Draw(rt, "target")
+	case spec.State == st.CurrentState || st.CurrentState == errRst:
+		// Waiting for the controller.
+	case rapid.IntRange(0, 4).Draw(rt, "agentFails") == 0:
+		fail(rapid.SampledFrom([]string{"", "HostAPIError: 500", "DrainTimeout: PDB", "BootRolledBack: old"}).Draw(rt, "reason"))
+	default:
+		if spec.State == reboot && spec.Version != nil {
+			st.CurrentVersion = *spec.Version
+		}
+		if spec.State == idle && st.CurrentState == mon {
+			st.CrashCount, st.StateTransitionFailureTimestamp = 0, nil
+		}
+		st.CurrentState = spec.State
+	}
+}
+
+// checkPass runs one Decide, checks its invariants and writes the Plan back.
+func checkPass(rt *rapid.T, w *world, step int) {
+	lastRunEnd := w.fleet.LastRunEnd
+	if lastRunEnd.IsZero() {
+		lastRunEnd = w.now
+	}
+	open := w.policy.Schedule == nil || w.policy.Schedule.Admits(w.now, lastRunEnd)
+	plan := Decide(w.fleet, w.policy, w.now)
+	byNode := map[string]*Member{}
+	for i := range w.fleet.Members {
+		byNode[nodeName(w.fleet.Members[i].Shadow.Name)] = &w.fleet.Members[i]
+	}
+	for _, c := range plan.Changes {
+		m := byNode[c.Node]
+		from, reported := m.Shadow.Spec.State, m.Shadow.Status.CurrentState
+		if !legal(from, reported, c.Spec.State) {
+			rt.Fatalf("step %d: %s: spec %s -> %s while the agent reports %s skips a state", step, c.Node, from, c.Spec.State, reported)
+		}
+		if c.Start {
+			switch {
+			case !open:
+				rt.Fatalf("step %d: %s started outside the window", step, c.Node)
+			case w.policy.Paused:
+				rt.Fatalf("step %d: %s started while paused", step, c.Node)
+			case spentBudget(w, *c.Spec.Version, plan):
+				rt.Fatalf("step %d: %s started on halted version %s", step, c.Node, *c.Spec.Version)
+			case !m.OptedIn:
+				rt.Fatalf("step %d: %s started without opting in", step, c.Node)
+			}
+		}
+		if c.Outcome == statemachine.OutcomeComplete && w.now.Sub(m.Shadow.Spec.StateTransitionTimestamp.Time) < w.policy.StateMachine.MonitoringPeriod {
+			rt.Fatalf("step %d: %s completed before its monitoring period", step, c.Node)
+		}
+	}
+	apply(w, plan, byNode)
+	optedIn := 0
+	for _, m := range w.fleet.Members {
+		if m.OptedIn {
+			optedIn++
+		}
+	}
+	if got, limit := countInFlight(w), w.policy.Concurrency.Limit(optedIn); got > limit {
+		rt.Fatalf("step %d: %d nodes in flight, %d allowed", step, got, limit)
+	} else if got != plan.InFlight {
+		rt.Fatalf("step %d: plan says %d in flight, the test counts %d", step, plan.InFlight, got)
+	}
+}
+
+// apply writes a Plan back as the reconciler would.
+func apply(w *world, plan Plan, byNode map[string]*Member) {
+	for _, c := range plan.Changes {
+		m := byNode[c.Node]
+		m.Shadow = m.Shadow.DeepCopy()
+		m.Shadow.Spec = c.Spec
+		if c.Record != nil {
+			m.Shadow.Annotations = map[string]string{statemachine.RecordAnnotation: c.Record.String()}
+		}
+		if c.ClearRecord {
+			delete(m.Shadow.Annotations, statemachine.RecordAnnotation)
+		}
+	}
+	for _, f := range plan.Failures {
+		if f.Class != statemachine.ClassRelease {
+			continue
+		}
+		i := ledgerIndex(&w.fleet, f.Version)
+		w.fleet.Ledger[i].Failures = append(w.fleet.Ledger[i].Failures, f)
+	}
+	w.fleet.LastRunEnd = plan.LastRunEnd
+}
+
+func ledgerIndex(f *Fleet, version string) int {
+	for i, l := range f.Ledger {
+		if l.Version == version {
+			return i
+		}
+	}
+	f.Ledger = append(f.Ledger, VersionLedger{Version: version})
+	return len(f.Ledger) - 1
+}

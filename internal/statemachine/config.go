@@ -1,0 +1,76 @@
+package statemachine
+
+import (
+	"time"
+
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+)
+
+// Defaults of Config: upstream's unused per-state timeouts (spec 3.10) and a real monitoring
+// period.
+const (
+	DefaultStagedDeadline   = 720 * time.Second
+	DefaultRebootedDeadline = 600 * time.Second
+	// DefaultMonitoringGrace is how long past the monitoring period a node may take to become
+	// healthy before its monitoring fails.
+	DefaultMonitoringGrace = 300 * time.Second
+	// DefaultResetDeadline is how long a node whose spec was reset to Idle may take to report
+	// Idle before it stops counting as in flight (upstream's Idle timeout).
+	DefaultResetDeadline = 120 * time.Second
+	// DefaultMonitoringPeriod is how long an updated node must stay healthy before its update is
+	// complete. Upstream has no monitoring (0); set 0 to get its behaviour.
+	DefaultMonitoringPeriod = 5 * time.Minute
+)
+
+// Deadlines bound the time the agent may take to reach each desired state, counted from
+// spec.state_transition_timestamp. Zero means no deadline.
+type Deadlines struct {
+	// StagedAndPerformedUpdate bounds download and activation.
+	StagedAndPerformedUpdate time.Duration
+	// RebootedIntoUpdate bounds cordon, drain, reboot and the agent's return.
+	RebootedIntoUpdate time.Duration
+	// MonitoringGrace is added to the monitoring period to bound MonitoringUpdate.
+	MonitoringGrace time.Duration
+	// Reset bounds how long a node reset to Idle keeps its update slot while its agent does
+	// not report back (a dead agent must not stall the fleet).
+	Reset time.Duration
+}
+
+// Config is what Next needs besides the shadow and the time.
+type Config struct {
+	// MonitoringPeriod is how long a node must stay healthy in MonitoringUpdate.
+	MonitoringPeriod time.Duration
+	// Deadlines bound every state.
+	Deadlines Deadlines
+}
+
+// DefaultConfig returns the defaults above.
+func DefaultConfig() Config {
+	return Config{
+		MonitoringPeriod: DefaultMonitoringPeriod,
+		Deadlines: Deadlines{
+			StagedAndPerformedUpdate: DefaultStagedDeadline,
+			RebootedIntoUpdate:       DefaultRebootedDeadline,
+			MonitoringGrace:          DefaultMonitoringGrace,
+			Reset:                    DefaultResetDeadline,
+		},
+	}
+}
+
+// Deadline returns how long the agent may take to reach the desired state, or 0 for none.
+func (c Config) Deadline(state v2.State) time.Duration {
+	switch state {
+	case v2.StateStagedAndPerformedUpdate:
+		return c.Deadlines.StagedAndPerformedUpdate
+	case v2.StateRebootedIntoUpdate:
+		return c.Deadlines.RebootedIntoUpdate
+	case v2.StateMonitoringUpdate:
+		if c.Deadlines.MonitoringGrace == 0 {
+			return 0
+		}
+		return c.MonitoringPeriod + c.Deadlines.MonitoringGrace
+	case v2.StateIdle:
+		return c.Deadlines.Reset
+	}
+	return 0
+}

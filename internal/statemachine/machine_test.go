@@ -1,0 +1,236 @@
+package statemachine
+
+import (
+	"testing"
+	"time"
+
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+const (
+	idle   = v2.StateIdle
+	staged = v2.StateStagedAndPerformedUpdate
+	reboot = v2.StateRebootedIntoUpdate
+	mon    = v2.StateMonitoringUpdate
+	errRst = v2.StateErrorReset
+)
+
+func TestNext(t *testing.T) {
+	cfg := DefaultConfig() // monitoring 5m, staged 720s, rebooted 600s, monitoring deadline 10m, reset 120s
+	minute := time.Minute
+	cases := []struct {
+		name string
+		brs  *v2.BottlerocketShadow
+		node NodeFacts
+		now  time.Duration // after t0
+		want Decision
+	}{
+		// Spec 3.3, row by row.
+		{name: "no status gives the default spec",
+			brs: shadow(desired(staged, 0, vNew)), node: healthy, now: minute,
+			want: Decision{Spec: specOf(idle, noTS, ""), Changed: true, Outcome: OutcomeNoStatus}},
+		{name: "no status and default spec is unchanged",
+			brs: shadow(), node: healthy, now: minute,
+			want: Decision{Spec: specOf(idle, noTS, ""), Outcome: OutcomeNoStatus}},
+		{name: "agent has not reached staged: wait",
+			brs: shadow(desired(staged, 0, vNew), reported(idle, vOld, vNew)), node: healthy, now: minute,
+			want: Decision{Spec: specOf(staged, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(721 * time.Second)}},
+		{name: "agent has not reached rebooted: wait",
+			brs: shadow(desired(reboot, 0, vNew), reported(staged, vOld, vNew)), node: healthy, now: minute,
+			want: Decision{Spec: specOf(reboot, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(601 * time.Second)}},
+		{name: "agent has not reached monitoring: wait",
+			brs: shadow(desired(mon, 0, vNew), reported(reboot, vNew, vNew)), node: healthy, now: minute,
+			want: Decision{Spec: specOf(mon, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(601 * time.Second)}},
+		{name: "agent has not reported idle after completion: wait",
+			brs: shadow(desired(idle, 0, vNew), reported(mon, vNew, vNew)), node: healthy, now: minute,
+			want: Decision{Spec: specOf(idle, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(121 * time.Second)}},
+		{name: "error reset during staging: idle, version kept, operational failure",
+			brs: shadow(desired(staged, 0, vNew), reported(errRst, vOld, vNew), crashed(1, minute, "HostAPIError: prepare-update returned 500")), node: healthy, now: 2 * minute,
+			want: Decision{Spec: specOf(idle, 2*minute, vNew), Changed: true, Outcome: OutcomeFailed,
+				Failure: &Failure{Reason: ReasonHostAPIError, Message: "prepare-update returned 500", Class: ClassOperational, Version: vNew, State: staged, At: t0.Add(minute)}}},
+		{name: "error reset after reboot into old version: release failure",
+			brs: shadow(desired(reboot, 0, vNew), reported(errRst, vOld, vNew), crashed(1, minute, "BootRolledBack: booted 1.19.0")), node: healthy, now: 2 * minute,
+			want: Decision{Spec: specOf(idle, 2*minute, vNew), Changed: true, Outcome: OutcomeFailed,
+				Failure: &Failure{Reason: ReasonBootRolledBack, Message: "booted 1.19.0", Class: ClassRelease, Version: vNew, State: reboot, At: t0.Add(minute)}}},
+		{name: "error reset from upstream agent without reason: operational",
+			brs: shadow(desired(reboot, 0, vNew), reported(errRst, vOld, vNew), crashed(2, minute, "")), node: healthy, now: 2 * minute,
+			want: Decision{Spec: specOf(idle, 2*minute, vNew), Changed: true, Outcome: OutcomeFailed,
+				Failure: &Failure{Reason: ReasonAgentError, Class: ClassOperational, Version: vNew, State: reboot, At: t0.Add(minute)}}},
+		{name: "error reset with spec already idle: agent recovering",
+			brs: shadow(desired(idle, 0, vNew), reported(errRst, vOld, vNew), crashed(1, 0, "")), node: healthy, now: minute,
+			want: Decision{Spec: specOf(idle, 0, vNew), Outcome: OutcomeRecovering, Wake: t0.Add(121 * time.Second)}},
+		{name: "idle with update and no failure: start",
+			brs: shadow(reported(idle, vOld, vNew)), node: healthy, now: minute,
+			want: Decision{Spec: specOf(staged, minute, vNew), Changed: true, Start: true, Outcome: OutcomeStart}},
+		{name: "idle with update, backoff elapsed (3 minute > 2^1): start",
+			brs: shadow(desired(idle, 0, vNew), reported(idle, vOld, vNew), crashed(1, 0, "")), node: healthy, now: 3 * minute,
+			want: Decision{Spec: specOf(staged, 3*minute, vNew), Changed: true, Start: true, Outcome: OutcomeStart}},
+		{name: "idle with update, backoff not elapsed (2 minute, not > 2^1): wait",
+			brs: shadow(desired(idle, 0, vNew), reported(idle, vOld, vNew), crashed(1, 0, "")), node: healthy, now: 2*minute + 59*time.Second,
+			want: Decision{Spec: specOf(idle, 0, vNew), Outcome: OutcomeBackoff, Wake: t0.Add(3 * minute)}},
+		{name: "idle with update, 24h cap: start",
+			brs: shadow(desired(idle, 0, vNew), reported(idle, vOld, vNew), crashed(30, 0, "")), node: healthy, now: 1441 * minute,
+			want: Decision{Spec: specOf(staged, 1441*minute, vNew), Changed: true, Start: true, Outcome: OutcomeStart}},
+		{name: "controller record adds to the backoff",
+			brs: shadow(desired(idle, 0, vNew), reported(idle, vOld, vNew), withRecord(Record{Count: 2, At: t0, Reason: ReasonStateTimeout})), node: healthy, now: 4 * minute,
+			want: Decision{Spec: specOf(idle, 0, vNew), Outcome: OutcomeBackoff, Wake: t0.Add(5 * minute)}},
+		{name: "idle and up to date with stale spec: default spec",
+			brs: shadow(desired(idle, 0, vNew), reported(idle, vNew, vNew)), node: healthy, now: minute,
+			want: Decision{Spec: specOf(idle, noTS, ""), Changed: true, Outcome: OutcomeUpToDate}},
+		{name: "idle and up to date: unchanged",
+			brs: shadow(reported(idle, vNew, vNew)), node: healthy, now: minute,
+			want: Decision{Spec: specOf(idle, noTS, ""), Outcome: OutcomeUpToDate}},
+		{name: "reached staged: reboot",
+			brs: shadow(desired(staged, 0, vNew), reported(staged, vOld, vNew)), node: healthy, now: minute,
+			want: Decision{Spec: specOf(reboot, minute, vNew), Changed: true, Outcome: OutcomeAdvance}},
+		{name: "reached rebooted: monitor",
+			brs: shadow(desired(reboot, 0, vNew), reported(reboot, vNew, vNew)), node: healthy, now: minute,
+			want: Decision{Spec: specOf(mon, minute, vNew), Changed: true, Outcome: OutcomeAdvance}},
+		{name: "reached rebooted in another version: release failure",
+			brs: shadow(desired(reboot, 0, vNew), reported(reboot, "1.19.5", vNew)), node: healthy, now: minute,
+			want: Decision{Spec: specOf(idle, minute, vNew), Changed: true, Outcome: OutcomeFailed, Record: &Record{Count: 1, At: t0.Add(minute), Reason: ReasonVersionMismatch},
+				Failure: &Failure{Reason: ReasonVersionMismatch, Class: ClassRelease, Version: vNew, State: reboot, At: t0.Add(minute)}}},
+		// Deadlines.
+		{name: "staged deadline passed: timed out, operational",
+			brs: shadow(desired(staged, 0, vNew), reported(idle, vOld, vNew)), node: healthy, now: 721 * time.Second,
+			want: Decision{Spec: specOf(idle, 721*time.Second, vNew), Changed: true, Outcome: OutcomeTimedOut, Record: &Record{Count: 1, At: t0.Add(721 * time.Second), Reason: ReasonStateTimeout},
+				Failure: &Failure{Reason: ReasonStateTimeout, Class: ClassOperational, Version: vNew, State: staged, At: t0.Add(721 * time.Second)}}},
+		{name: "staged deadline exactly reached: still waiting",
+			brs: shadow(desired(staged, 0, vNew), reported(idle, vOld, vNew)), node: healthy, now: 720 * time.Second,
+			want: Decision{Spec: specOf(staged, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(721 * time.Second)}},
+		{name: "reboot deadline passed with node ready: drain stuck, operational",
+			brs: shadow(desired(reboot, 0, vNew), reported(staged, vOld, vNew), withRecord(Record{Count: 1, At: t0.Add(-time.Hour)})), node: healthy, now: 11 * minute,
+			want: Decision{Spec: specOf(idle, 11*minute, vNew), Changed: true, Outcome: OutcomeTimedOut, Record: &Record{Count: 2, At: t0.Add(11 * minute), Reason: ReasonStateTimeout},
+				Failure: &Failure{Reason: ReasonStateTimeout, Class: ClassOperational, Version: vNew, State: reboot, At: t0.Add(11 * minute)}}},
+		{name: "reboot deadline passed with node not ready: release failure",
+			brs: shadow(desired(reboot, 0, vNew), reported(staged, vOld, vNew)), node: NodeFacts{}, now: 11 * minute,
+			want: Decision{Spec: specOf(idle, 11*minute, vNew), Changed: true, Outcome: OutcomeTimedOut, Record: &Record{Count: 1, At: t0.Add(11 * minute), Reason: ReasonRebootNotReady},
+				Failure: &Failure{Reason: ReasonRebootNotReady, Class: ClassRelease, Version: vNew, State: reboot, At: t0.Add(11 * minute)}}},
+		{name: "desired state without timestamp gets one to start its deadline",
+			brs: shadow(desired(staged, noTS, vNew), reported(idle, vOld, vNew)), node: healthy, now: minute,
+			want: Decision{Spec: specOf(staged, minute, vNew), Changed: true, Outcome: OutcomeAwaitingAgent}},
+		// Monitoring gate.
+		{name: "monitoring: healthy but period not over",
+			brs: shadow(desired(mon, 0, vNew), reported(mon, vNew, vNew)), node: healthy, now: 4 * minute,
+			want: Decision{Spec: specOf(mon, 0, vNew), Outcome: OutcomeMonitoring, Wake: t0.Add(5 * minute)}},
+		{name: "monitoring: healthy for the period: complete, record cleared",
+			brs: shadow(desired(mon, 0, vNew), reported(mon, vNew, vNew), withRecord(Record{Count: 1})), node: healthy, now: 5 * minute,
+			want: Decision{Spec: specOf(idle, 5*minute, vNew), Changed: true, Outcome: OutcomeComplete, ClearRecord: true}},
+		{name: "monitoring: node ready only recently restarts the clock",
+			brs: shadow(desired(mon, 0, vNew), reported(mon, vNew, vNew)), node: NodeFacts{Ready: true, ReadySince: t0.Add(3 * minute), PodsReady: true}, now: 6 * minute,
+			want: Decision{Spec: specOf(mon, 0, vNew), Outcome: OutcomeMonitoring, Wake: t0.Add(8 * minute)}},
+		{name: "monitoring: node not ready, before the deadline: keep watching",
+			brs: shadow(desired(mon, 0, vNew), reported(mon, vNew, vNew)), node: NodeFacts{}, now: 9 * minute,
+			want: Decision{Spec: specOf(mon, 0, vNew), Outcome: OutcomeMonitoring, Wake: t0.Add(10*minute + time.Second)}},
+		{name: "monitoring: pods not ready at the deadline: release failure",
+			brs: shadow(desired(mon, 0, vNew), reported(mon, vNew, vNew)), node: NodeFacts{Ready: true, ReadySince: t0}, now: 10*minute + time.Second,
+			want: Decision{Spec: specOf(idle, 10*minute+time.Second, vNew), Changed: true, Outcome: OutcomeFailed, Record: &Record{Count: 1, At: t0.Add(10*minute + time.Second), Reason: ReasonMonitoringFailed},
+				Failure: &Failure{Reason: ReasonMonitoringFailed, Class: ClassRelease, Version: vNew, State: mon, At: t0.Add(10*minute + time.Second)}}},
+		{name: "monitoring: wrong version: release failure",
+			brs: shadow(desired(mon, 0, vNew), reported(mon, vOld, vNew)), node: healthy, now: minute,
+			want: Decision{Spec: specOf(idle, minute, vNew), Changed: true, Outcome: OutcomeFailed, Record: &Record{Count: 1, At: t0.Add(minute), Reason: ReasonVersionMismatch},
+				Failure: &Failure{Reason: ReasonVersionMismatch, Class: ClassRelease, Version: vNew, State: mon, At: t0.Add(minute)}}},
+		{name: "desired error reset is never valid: idle",
+			brs: shadow(desired(errRst, 0, vNew), reported(errRst, vOld, vNew), crashed(1, 0, "")), node: healthy, now: minute,
+			want: Decision{Spec: specOf(idle, minute, vNew), Changed: true, Outcome: OutcomeFailed,
+				Failure: &Failure{Reason: ReasonAgentError, Class: ClassOperational, Version: vNew, State: errRst, At: t0}}},
+	}
+	ignore := cmpopts.IgnoreFields(Decision{}, "Message")
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Next(tc.brs, tc.node, cfg, t0.Add(tc.now))
+			// Failure messages are checked only where the case spells one out.
+			var ignoreMsg cmp.Option = cmp.Options{}
+			if tc.want.Failure != nil && tc.want.Failure.Message == "" {
+				ignoreMsg = cmpopts.IgnoreFields(Failure{}, "Message")
+			}
+			if diff := cmp.Diff(tc.want, got, ignore, ignoreMsg); diff != "" {
+				t.Errorf("Next() mismatch (-want +got):\n%s", diff)
+			}
+			if got.Message == "" {
+				t.Error("Next() gave no message")
+			}
+		})
+	}
+}
+
+func TestBackoffAllows(t *testing.T) {
+	cases := []struct {
+		name    string
+		crashes int32
+		gap     time.Duration
+		want    bool
+	}{
+		{"no failure", 0, 0, true},
+		{"one crash, 2 whole minutes is not more than 2", 1, 2*time.Minute + 59*time.Second, false},
+		{"one crash, 3 minutes", 1, 3 * time.Minute, true},
+		{"three crashes, 8 minutes is not more than 8", 3, 8 * time.Minute, false},
+		{"three crashes, 9 minutes", 3, 9 * time.Minute, true},
+		{"eleven crashes, a day is not more than a day", 11, 1440 * time.Minute, false},
+		{"eleven crashes, a day and a minute", 11, 1441 * time.Minute, true},
+		{"huge crash count is capped at a day", 1 << 30, 1441 * time.Minute, true},
+		{"failure in the future waits", 0, -time.Hour, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			last := t0
+			if tc.name == "no failure" {
+				last = time.Time{}
+			}
+			if got := BackoffAllows(tc.crashes, last, t0.Add(tc.gap)); got != tc.want {
+				t.Errorf("BackoffAllows(%d, gap %s) = %v, want %v", tc.crashes, tc.gap, got, tc.want)
+			}
+			if end := BackoffEnds(tc.crashes, last); !end.IsZero() && !BackoffAllows(tc.crashes, last, end) {
+				t.Errorf("BackoffAllows at BackoffEnds %v = false", end)
+			}
+		})
+	}
+}
+
+func TestInFlight(t *testing.T) {
+	cfg := DefaultConfig()
+	cases := []struct {
+		name string
+		brs  *v2.BottlerocketShadow
+		now  time.Duration
+		want bool
+	}{
+		{"no status", shadow(desired(staged, 0, vNew)), 0, false},
+		{"idle and idle", shadow(reported(idle, vOld, vNew)), 0, false},
+		{"spec ahead of status", shadow(desired(staged, 0, vNew), reported(idle, vOld, vNew)), 0, true},
+		{"status not idle", shadow(desired(mon, 0, vNew), reported(mon, vNew, vNew)), 0, true},
+		{"reset, agent still reporting", shadow(desired(idle, 0, vNew), reported(errRst, vOld, vNew)), 2 * time.Minute, true},
+		{"reset, agent silent past the reset deadline", shadow(desired(idle, 0, vNew), reported(reboot, vNew, vNew)), 2*time.Minute + time.Second, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := InFlight(tc.brs, cfg, t0.Add(tc.now)); got != tc.want {
+				t.Errorf("InFlight = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestFailureReason(t *testing.T) {
+	cases := []struct {
+		in, reason, message string
+		class               Class
+	}{
+		{FormatFailureReason(ReasonBootRolledBack, "booted 1.19.0"), ReasonBootRolledBack, "booted 1.19.0", ClassRelease},
+		{FormatFailureReason(ReasonVersionMismatch, ""), ReasonVersionMismatch, "", ClassRelease},
+		{FormatFailureReason(ReasonDrainTimeout, "pod a/b: PDB"), ReasonDrainTimeout, "pod a/b: PDB", ClassOperational},
+		{"", ReasonAgentError, "", ClassOperational},
+		{"failed to drain node: timeout", ReasonAgentError, "failed to drain node: timeout", ClassOperational},
+		{"Unknown: x", "Unknown", "x", ClassOperational},
+	}
+	for _, tc := range cases {
+		t.Run(tc.in, func(t *testing.T) {
+			r, m := ParseFailureReason(tc.in)
+			if r != tc.reason || m != tc.message || Classify(r) != tc.class {
+				t.Errorf("ParseFailureReason(%q) = %q, %q (%s); want %q, %q (%s)", tc.in, r, m, Classify(r), tc.reason, tc.message, tc.class)
+			}
+		})
+	}
+}
