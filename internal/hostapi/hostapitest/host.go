@@ -6,9 +6,11 @@ import (
 	"hash/fnv"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -126,6 +128,8 @@ func Start(socketPath string, cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.Available = slices.Clone(cfg.Available)
+	cfg.CommandTimes = maps.Clone(cfg.CommandTimes)
 	if cfg.Variant == "" {
 		cfg.Variant = "aws-k8s-1.31"
 	}
