@@ -1,0 +1,218 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
+)
+
+// unschedulableGrace is how long a node may stay cordoned after its update ended (the agent
+// uncordons it in its last step) before the invariant counts it as broken.
+const unschedulableGrace = 10 * time.Second
+
+// NodeRow is what the live table shows about one node.
+type NodeRow struct {
+	Name string `json:"name"`
+	// State is the state the agent reports; Desired is the controller's spec.
+	State, Desired v2.State
+	// Version runs; Target is the version the node is updating to, or Version.
+	Version, Target string
+	// Since is when the node entered State (as the simulation saw it).
+	Since      time.Time
+	CrashCount int32
+	// Reason is why the node is not plainly progressing: cordoned, rebooting, a failure.
+	Reason                  string
+	Ready, Unschedulable    bool
+	InFlight, Updated, Fail bool
+}
+
+// Snapshot is one observation of the fleet.
+type Snapshot struct {
+	At   time.Time
+	Rows []NodeRow
+	// InFlight, Unschedulable, Updated and Failed count the rows.
+	InFlight, Unschedulable, Updated, Failed int
+	// Halted reports that the target version's rollout halted (its failure budget is spent).
+	Halted    bool
+	Evictions int
+}
+
+// observer samples the fleet, keeps the per-node history and checks the invariants.
+type observer struct {
+	c     *Cluster
+	start time.Time
+
+	since      map[string]time.Time // when each node entered its current row state
+	prevState  map[string]v2.State
+	began      map[string]time.Time // when each node's update started
+	took       map[string]time.Duration
+	cordoned   map[string]time.Time // since when a node not in flight is unschedulable
+	pods       map[types.UID]bool   // demo pods seen and not yet gone
+	evictions  int
+	maxFlight  int
+	maxUnsched int
+	violations []string
+}
+
+func newObserver(c *Cluster, start time.Time) *observer {
+	return &observer{
+		c: c, start: start,
+		since: map[string]time.Time{}, prevState: map[string]v2.State{}, began: map[string]time.Time{},
+		took: map[string]time.Duration{}, cordoned: map[string]time.Time{}, pods: map[types.UID]bool{},
+	}
+}
+
+// sample reads shadows, Nodes, demo pods and the FleetPolicy once and records what it saw.
+func (o *observer) sample(ctx context.Context, now time.Time) (Snapshot, error) {
+	var shadows v2.BottlerocketShadowList
+	var nodes corev1.NodeList
+	var pods corev1.PodList
+	var fp v2.FleetPolicy
+	cl := o.c.client
+	if err := cl.List(ctx, &shadows, client.InNamespace(Namespace)); err != nil {
+		return Snapshot{}, fmt.Errorf("sim: list shadows: %w", err)
+	}
+	if err := cl.List(ctx, &nodes); err != nil {
+		return Snapshot{}, fmt.Errorf("sim: list nodes: %w", err)
+	}
+	if err := cl.List(ctx, &pods, client.InNamespace(WorkloadNamespace)); err != nil {
+		return Snapshot{}, fmt.Errorf("sim: list pods: %w", err)
+	}
+	if err := cl.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: v2.DefaultFleetPolicyName}, &fp); err != nil {
+		return Snapshot{}, fmt.Errorf("sim: get fleet policy: %w", err)
+	}
+	o.countEvictions(pods.Items)
+	byNode := map[string]*v2.BottlerocketShadow{}
+	for i := range shadows.Items {
+		if name, ok := v2.NodeNameFromShadow(shadows.Items[i].Name); ok {
+			byNode[name] = &shadows.Items[i]
+		}
+	}
+	snap := Snapshot{At: now, Halted: halted(&fp, o.c.Options.To)}
+	for i := range nodes.Items {
+		row := o.row(&nodes.Items[i], byNode[nodes.Items[i].Name], now)
+		snap.Rows = append(snap.Rows, row)
+		snap.InFlight += b2i(row.InFlight)
+		snap.Unschedulable += b2i(row.Unschedulable)
+		snap.Updated += b2i(row.Updated)
+		snap.Failed += b2i(row.Fail)
+	}
+	slices.SortFunc(snap.Rows, func(a, b NodeRow) int { return strings.Compare(a.Name, b.Name) })
+	snap.Evictions = o.evictions
+	o.check(&snap, now)
+	return snap, nil
+}
+
+// row builds a node's row and updates its history.
+func (o *observer) row(node *corev1.Node, brs *v2.BottlerocketShadow, now time.Time) NodeRow {
+	r := NodeRow{Name: node.Name, Ready: nodeReady(node), Unschedulable: node.Spec.Unschedulable, State: v2.StateIdle, Desired: v2.StateIdle}
+	if brs != nil {
+		r.Desired = brs.Spec.State
+		r.InFlight = statemachine.InFlight(brs, statemachine.DefaultConfig(), now)
+		if st := brs.Status; st != nil {
+			r.State, r.Version, r.Target, r.CrashCount = st.CurrentState, st.CurrentVersion, st.TargetVersion, st.CrashCount
+			r.Reason = st.FailureReason
+		}
+		if brs.Spec.Version != nil && r.InFlight {
+			r.Target = *brs.Spec.Version
+		}
+	}
+	if r.Version == "" {
+		r.Version, r.Target = "?", "?"
+	}
+	to := o.c.Options.To
+	r.Updated = !r.InFlight && r.State == v2.StateIdle && r.Version == to
+	r.Fail = r.CrashCount > 0 && !r.InFlight && !r.Updated
+	switch {
+	case !r.Ready:
+		r.Reason = "rebooting (Node NotReady)"
+	case r.Unschedulable && r.InFlight:
+		r.Reason = "cordoned, drained"
+	}
+	if prev, ok := o.prevState[r.Name]; !ok || prev != r.State {
+		o.since[r.Name] = now
+		o.prevState[r.Name] = r.State
+	}
+	r.Since = o.since[r.Name]
+	if _, ok := o.began[r.Name]; r.InFlight && !ok {
+		o.began[r.Name] = now
+	}
+	if began, ok := o.began[r.Name]; ok && r.Updated {
+		if _, done := o.took[r.Name]; !done {
+			o.took[r.Name] = now.Sub(began)
+		}
+	}
+	return r
+}
+
+// countEvictions counts the demo pods that went away: every one was evicted by a drain.
+func (o *observer) countEvictions(pods []corev1.Pod) {
+	alive := map[types.UID]bool{}
+	for i := range pods {
+		if pods[i].DeletionTimestamp == nil {
+			alive[pods[i].UID] = true
+		}
+	}
+	for uid := range o.pods {
+		if !alive[uid] {
+			o.evictions++
+			delete(o.pods, uid)
+		}
+	}
+	for uid := range alive {
+		o.pods[uid] = true
+	}
+}
+
+// check records the running invariants: never more in flight than allowed, and no node
+// unschedulable that is not being updated (beyond a grace).
+func (o *observer) check(snap *Snapshot, now time.Time) {
+	o.maxFlight = max(o.maxFlight, snap.InFlight)
+	o.maxUnsched = max(o.maxUnsched, snap.Unschedulable)
+	if snap.InFlight > o.c.Options.MaxConcurrent {
+		o.violate(now, fmt.Sprintf("%d nodes in flight, more than %d allowed", snap.InFlight, o.c.Options.MaxConcurrent))
+	}
+	for _, r := range snap.Rows {
+		if !r.Unschedulable || r.InFlight {
+			delete(o.cordoned, r.Name)
+			continue
+		}
+		t, ok := o.cordoned[r.Name]
+		if !ok {
+			o.cordoned[r.Name] = now
+		} else if now.Sub(t) > unschedulableGrace {
+			o.violate(now, fmt.Sprintf("%s unschedulable for %s while not being updated", r.Name, now.Sub(t).Round(time.Second)))
+			o.cordoned[r.Name] = now // once per grace period, not every sample
+		}
+	}
+}
+
+func (o *observer) violate(now time.Time, msg string) {
+	o.violations = append(o.violations, fmt.Sprintf("%s after %s", msg, now.Sub(o.start).Round(100*time.Millisecond)))
+}
+
+// halted reports whether the FleetPolicy's status says version's rollout halted.
+func halted(fp *v2.FleetPolicy, version string) bool {
+	for _, v := range fp.Status.Versions {
+		if v.Version == version && v.Halted {
+			return true
+		}
+	}
+	return false
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
