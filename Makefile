@@ -77,4 +77,6 @@ verify: tools ## Fail when generated code, manifests, go mod tidy or gofmt would
 	$(MAKE) generate manifests
 	go mod tidy
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
-	git diff --exit-code -- go.mod go.sum api config || { echo 'generated files are stale: run make generate manifests && go mod tidy'; exit 1; }
+	@if [ -n "$$(git status --porcelain -- go.mod go.sum api config deploy)" ]; then \
+	  git status --porcelain -- go.mod go.sum api config deploy; git diff --stat; \
+	  echo 'generated files are stale: run make generate manifests && go mod tidy, then commit'; exit 1; fi

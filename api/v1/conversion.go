@@ -80,31 +80,32 @@ func (src *BottlerocketShadow) ConvertTo(hub runtimeHub) error {
 }
 
 // ConvertFrom converts the v2 hub into this v1 shadow.
-func (dst *BottlerocketShadow) ConvertFrom(hub runtimeHub) error {
-	src, ok := hub.(*v2.BottlerocketShadow)
+func (src *BottlerocketShadow) ConvertFrom(hub runtimeHub) error {
+	dst := src
+	hubObj, ok := hub.(*v2.BottlerocketShadow)
 	if !ok {
 		return fmt.Errorf("v1: cannot convert from %T", hub)
 	}
-	state, err := StateFromV2(src.Spec.State)
+	state, err := StateFromV2(hubObj.Spec.State)
 	if err != nil {
 		return fmt.Errorf("spec: %w", err)
 	}
-	dst.ObjectMeta = *src.ObjectMeta.DeepCopy()
+	dst.ObjectMeta = *hubObj.ObjectMeta.DeepCopy()
 	dst.APIVersion, dst.Kind = GroupVersion.String(), "BottlerocketShadow"
 	dst.Spec = BottlerocketShadowSpec{
 		State:                    state,
-		StateTransitionTimestamp: src.Spec.StateTransitionTimestamp.DeepCopy(),
-		Version:                  copyString(src.Spec.Version),
+		StateTransitionTimestamp: hubObj.Spec.StateTransitionTimestamp.DeepCopy(),
+		Version:                  copyString(hubObj.Spec.Version),
 	}
 	dst.Status = nil
-	if src.Status != nil {
-		cur, err := StateFromV2(src.Status.CurrentState)
+	if hubObj.Status != nil {
+		cur, err := StateFromV2(hubObj.Status.CurrentState)
 		if err != nil {
 			return fmt.Errorf("status: %w", err)
 		}
 		dst.Status = &BottlerocketShadowStatus{
-			CurrentVersion: src.Status.CurrentVersion,
-			TargetVersion:  src.Status.TargetVersion,
+			CurrentVersion: hubObj.Status.CurrentVersion,
+			TargetVersion:  hubObj.Status.TargetVersion,
 			CurrentState:   cur,
 		}
 	}

@@ -8,7 +8,7 @@ import (
 // ignores FleetPolicies with other names.
 const DefaultFleetPolicyName = "default"
 
-// ResumeAnnotation, set on the FleetPolicy to a halted version, asks the controller to resume
+// ResumeAnnotation is set on the FleetPolicy to a halted version to ask the controller to resume
 // that version's rollout: `kubectl annotate bfp default brupop.bottlerocket.aws/resume=1.20.0`.
 // The controller records the resume in status and removes the annotation.
 const ResumeAnnotation = "brupop.bottlerocket.aws/resume"

@@ -203,11 +203,13 @@ func stopProcess(cmd *exec.Cmd) error {
 	timer := time.NewTimer(20 * time.Second)
 	defer timer.Stop()
 	select {
-	case <-done:
+	case werr := <-done:
+		_ = werr // a non-zero exit after SIGTERM is how these processes stop
 		return nil
 	case <-timer.C:
 		_ = cmd.Process.Kill()
-		<-done
+		werr := <-done
+		_ = werr
 		return fmt.Errorf("controlplane: %s ignored SIGTERM for 20s and was killed", filepath.Base(cmd.Path))
 	}
 }
@@ -290,7 +292,7 @@ func waitHealthy(ctx context.Context, url string, timeout time.Duration) error {
 		last = err
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %v)", ctx.Err(), last)
+			return fmt.Errorf("%w (last: %w)", ctx.Err(), last)
 		case <-tick.C:
 		}
 	}
