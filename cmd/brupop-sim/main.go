@@ -2,7 +2,12 @@
 //
 //	brupop-sim host --socket PATH --version 1.20.0 --available 1.20.0,1.21.0
 //
-// serves one simulated Bottlerocket host API until interrupted.
+// serves one simulated Bottlerocket host API until interrupted;
+//
+//	brupop-sim cluster --nodes 12 --max-concurrent 3
+//
+// starts a control plane with a simulated fleet and Brupop's components, releases a new
+// version and shows the rollout live (make demo).
 package main
 
 import (

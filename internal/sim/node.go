@@ -35,6 +35,9 @@ type simNode struct {
 	agentDone  chan struct{}
 	agentStart int // agents started so far
 	notReady   bool
+
+	// monitorDown is set while a monitor fault keeps the Node NotReady (Rollout's goroutine).
+	monitorDown bool
 }
 
 // hostConfig is the simulated host of a node: running from, with commands that take the

@@ -1,0 +1,137 @@
+package sim
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Invariant is one property the rollout must keep, and whether it did.
+type Invariant struct {
+	Name string `json:"name"`
+	Held bool   `json:"held"`
+	// Breaches say when and how it broke.
+	Breaches []string `json:"breaches,omitempty"`
+}
+
+// Summary is the outcome of a rollout.
+type Summary struct {
+	Nodes         int    `json:"nodes"`
+	MaxConcurrent int    `json:"maxConcurrent"`
+	From          string `json:"from"`
+	To            string `json:"to"`
+	// Updated nodes run To and are Idle; Failed ones failed an attempt and are not in flight;
+	// NotUpdated are the others (waiting behind a halt, or still in flight at a timeout).
+	Updated    int `json:"updated"`
+	Failed     int `json:"failed"`
+	NotUpdated int `json:"notUpdated"`
+	// FailedNodes lists the failed nodes; ExpectedFailures those the options told to fail.
+	FailedNodes      []string `json:"failedNodes,omitempty"`
+	ExpectedFailures []string `json:"expectedFailures,omitempty"`
+	// UnexpectedFailures lists the failed nodes nobody told to fail.
+	UnexpectedFailures []string `json:"unexpectedFailures,omitempty"`
+	Halted             bool     `json:"halted"`
+	TimedOut           bool     `json:"timedOut"`
+	// RolloutSeconds is from the release to the end of the rollout.
+	RolloutSeconds float64 `json:"rolloutSeconds"`
+	// PerNodeSeconds is the mean time one node took, from its start to Idle on To.
+	PerNodeSeconds float64 `json:"perNodeSeconds"`
+	// MinimumSeconds is ceil(Nodes / MaxConcurrent) x PerNodeSeconds; Ratio is
+	// RolloutSeconds / MinimumSeconds.
+	MinimumSeconds float64 `json:"minimumSeconds"`
+	Ratio          float64 `json:"ratio"`
+	// MaxInFlight and MaxUnschedulable are the highest counts seen at any moment.
+	MaxInFlight      int `json:"maxInFlight"`
+	MaxUnschedulable int `json:"maxUnschedulable"`
+	// Evictions counts the workload pods drains evicted.
+	Evictions  int         `json:"evictions"`
+	Invariants []Invariant `json:"invariants"`
+	// OK is true when every invariant held, no node failed unexpectedly and the rollout ended.
+	OK bool `json:"ok"`
+}
+
+// summary computes the Summary from the history and the last observation.
+func (o *observer) summary(last Snapshot, timedOut bool) Summary {
+	opts := o.c.Options
+	s := Summary{
+		Nodes: opts.Nodes, MaxConcurrent: opts.MaxConcurrent, From: opts.From, To: opts.To,
+		Halted: last.Halted, TimedOut: timedOut,
+		RolloutSeconds: seconds(last.At.Sub(o.start)), MaxInFlight: o.maxFlight, MaxUnschedulable: o.maxUnsched,
+		Evictions: o.evictions,
+	}
+	for _, f := range opts.Faults {
+		s.ExpectedFailures = append(s.ExpectedFailures, f.Node)
+	}
+	var endBreaches []string
+	for _, r := range last.Rows {
+		expected := opts.faultOf(r.Name) != ""
+		switch {
+		case r.Updated:
+			s.Updated++
+		case r.Fail:
+			s.Failed++
+			s.FailedNodes = append(s.FailedNodes, r.Name)
+			if !expected {
+				s.UnexpectedFailures = append(s.UnexpectedFailures, r.Name)
+			}
+		default:
+			s.NotUpdated++
+		}
+		endBreaches = append(endBreaches, endBreach(r, expected, last.Halted && len(opts.Faults) > 0, opts.To)...)
+	}
+	if len(o.took) > 0 {
+		var total time.Duration
+		for _, d := range o.took {
+			total += d
+		}
+		s.PerNodeSeconds = seconds(total / time.Duration(len(o.took)))
+		s.MinimumSeconds = math.Ceil(float64(opts.Nodes)/float64(opts.MaxConcurrent)) * s.PerNodeSeconds
+		s.Ratio = math.Round(s.RolloutSeconds/s.MinimumSeconds*100) / 100
+	}
+	s.Invariants = o.invariants(endBreaches)
+	s.OK = !timedOut && len(s.UnexpectedFailures) == 0
+	for _, inv := range s.Invariants {
+		s.OK = s.OK && inv.Held
+	}
+	return s
+}
+
+// endBreach says what is wrong with a node at the end: every node must be schedulable and not
+// in flight, and run To unless it was told to fail or waits behind a halt such a failure
+// caused.
+func endBreach(r NodeRow, expected, expectedHalt bool, to string) []string {
+	var out []string
+	if r.Unschedulable {
+		out = append(out, r.Name+" is unschedulable at the end")
+	}
+	if r.InFlight {
+		out = append(out, fmt.Sprintf("%s is still in flight (%s)", r.Name, r.State))
+	} else if !r.Updated && !expected && !expectedHalt {
+		out = append(out, fmt.Sprintf("%s ended %s on %s, not Idle on %s", r.Name, r.State, r.Version, to))
+	}
+	return out
+}
+
+// invariants lists the invariants with the breaches the observer recorded.
+func (o *observer) invariants(end []string) []Invariant {
+	var flight, unsched []string
+	for _, v := range o.violations {
+		if strings.Contains(v, "in flight") {
+			flight = append(flight, v)
+		} else {
+			unsched = append(unsched, v)
+		}
+	}
+	mk := func(name string, breaches []string) Invariant {
+		return Invariant{Name: name, Held: len(breaches) == 0, Breaches: slices.Clip(breaches)}
+	}
+	return []Invariant{
+		mk(fmt.Sprintf("never more than %d nodes in flight", o.c.Options.MaxConcurrent), flight),
+		mk(fmt.Sprintf("no node unschedulable unless being updated (grace %s)", unschedulableGrace), unsched),
+		mk("at the end every node Idle on "+o.c.Options.To+" and schedulable", end),
+	}
+}
+
+func seconds(d time.Duration) float64 { return math.Round(d.Seconds()*10) / 10 }

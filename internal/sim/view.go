@@ -1,0 +1,167 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+)
+
+// NewView returns a View writing to w: a table redrawn in place when w is a terminal
+// (ANSI), else plain log lines, one per change of a node's state and a progress line every
+// few seconds.
+func NewView(w io.Writer, terminal bool, opts Options) View {
+	if terminal {
+		return &terminalView{w: w, opts: opts}
+	}
+	return &logView{w: w, opts: opts, states: map[string]string{}}
+}
+
+// terminalView redraws the table and the progress line.
+type terminalView struct {
+	w     io.Writer
+	opts  Options
+	lines int // lines drawn last time, to move up over
+}
+
+// Update redraws the table.
+func (v *terminalView) Update(s Snapshot, elapsed time.Duration) {
+	var b strings.Builder
+	writeTable(&b, s)
+	b.WriteString(progress(s, v.opts, elapsed) + "\n")
+	out := b.String()
+	if v.lines > 0 {
+		fmt.Fprintf(v.w, "\x1b[%dA\x1b[J", v.lines)
+	}
+	_, _ = io.WriteString(v.w, out)
+	v.lines = strings.Count(out, "\n")
+}
+
+// Done prints the summary under the last table.
+func (v *terminalView) Done(s Summary) { writeSummary(v.w, s) }
+
+// logView prints changes as lines.
+type logView struct {
+	w        io.Writer
+	opts     Options
+	states   map[string]string
+	lastProg time.Duration
+	lastLine string
+}
+
+// Update prints each node whose state changed, and the progress every 5 s or when it changed.
+func (v *logView) Update(s Snapshot, elapsed time.Duration) {
+	at := fmt.Sprintf("%6.1fs", elapsed.Seconds())
+	for _, r := range s.Rows {
+		state := fmt.Sprintf("%s %s -> %s", r.State, r.Version, r.Target)
+		if r.Reason != "" {
+			state += " (" + r.Reason + ")"
+		}
+		if v.states[r.Name] != state {
+			v.states[r.Name] = state
+			fmt.Fprintf(v.w, "%s %s %s crash=%d\n", at, r.Name, state, r.CrashCount)
+		}
+	}
+	line := progress(s, v.opts, elapsed)
+	counts := line[strings.Index(line, "]")+1 : strings.LastIndex(line, "·")]
+	if counts != v.lastLine || elapsed-v.lastProg >= 5*time.Second {
+		v.lastLine, v.lastProg = counts, elapsed
+		fmt.Fprintf(v.w, "%s %s\n", at, line)
+	}
+}
+
+// Done prints the summary.
+func (v *logView) Done(s Summary) { writeSummary(v.w, s) }
+
+// writeTable writes the node table.
+func writeTable(w io.Writer, s Snapshot) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tSTATE\tVERSION -> TARGET\tIN STATE\tCRASHES\tREASON")
+	for _, r := range s.Rows {
+		state := string(r.State)
+		if r.Desired != r.State && r.InFlight {
+			state += " > " + abbreviate(r.Desired)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s -> %s\t%s\t%d\t%s\n", r.Name, state, r.Version, r.Target,
+			s.At.Sub(r.Since).Truncate(100*time.Millisecond), r.CrashCount, truncate(r.Reason, 50))
+	}
+	_ = tw.Flush()
+}
+
+// abbreviate shortens a desired state for the table.
+func abbreviate(s v2.State) string {
+	switch v := string(s); v {
+	case "StagedAndPerformedUpdate":
+		return "Staged"
+	case "RebootedIntoUpdate":
+		return "Rebooted"
+	case "MonitoringUpdate":
+		return "Monitoring"
+	default:
+		return v
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}
+
+// progress is the one-line progress: a bar of updated nodes and the counts.
+func progress(s Snapshot, o Options, elapsed time.Duration) string {
+	const width = 24
+	filled := 0
+	if o.Nodes > 0 {
+		filled = s.Updated * width / o.Nodes
+	}
+	bar := strings.Repeat("=", filled) + strings.Repeat(" ", width-filled)
+	halted := ""
+	if s.Halted {
+		halted = " · HALTED"
+	}
+	return fmt.Sprintf("[%s] %d/%d updated · %d in flight (max %d) · %d failed · %d unschedulable · %d evictions%s · %s",
+		bar, s.Updated, o.Nodes, s.InFlight, o.MaxConcurrent, s.Failed, s.Unschedulable, s.Evictions, halted,
+		elapsed.Truncate(100*time.Millisecond))
+}
+
+// writeSummary prints the summary for people.
+func writeSummary(w io.Writer, s Summary) {
+	fmt.Fprintf(w, "\nRollout %s -> %s of %d nodes at concurrency %d: %d updated, %d failed, %d not updated in %.1fs",
+		s.From, s.To, s.Nodes, s.MaxConcurrent, s.Updated, s.Failed, s.NotUpdated, s.RolloutSeconds)
+	switch {
+	case s.TimedOut:
+		fmt.Fprint(w, " (TIMED OUT)")
+	case s.Halted:
+		fmt.Fprint(w, " (release halted)")
+	}
+	fmt.Fprintln(w)
+	if len(s.FailedNodes) > 0 {
+		fmt.Fprintf(w, "Failed: %s (told to fail: %s)\n", strings.Join(s.FailedNodes, ", "), strings.Join(s.ExpectedFailures, ", "))
+	}
+	if s.MinimumSeconds > 0 {
+		fmt.Fprintf(w, "Theoretical minimum: ceil(%d/%d) x %.1fs per node = %.1fs; ratio %.2f\n",
+			s.Nodes, s.MaxConcurrent, s.PerNodeSeconds, s.MinimumSeconds, s.Ratio)
+	}
+	fmt.Fprintf(w, "Highest in flight: %d (allowed %d) · highest unschedulable: %d · evictions: %d\n",
+		s.MaxInFlight, s.MaxConcurrent, s.MaxUnschedulable, s.Evictions)
+	for _, inv := range s.Invariants {
+		mark := "held  "
+		if !inv.Held {
+			mark = "BROKEN"
+		}
+		fmt.Fprintf(w, "  %s  %s\n", mark, inv.Name)
+		for _, b := range inv.Breaches {
+			fmt.Fprintf(w, "          - %s\n", b)
+		}
+	}
+	if s.OK {
+		fmt.Fprintln(w, "OK")
+	} else {
+		fmt.Fprintln(w, "FAILED")
+	}
+}
