@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/klog/v2"
 
 	"github.com/bottlerocket-os/brupop-go/internal/sim"
 )
@@ -96,6 +97,8 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		opts.ProcessOutput = f
 		opts.Log = logr.FromSlogHandler(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	// client-go's own logging would tear through the live table.
+	klog.SetLogger(opts.Log)
 	fmt.Fprintf(stdout, "Starting a control plane, kwok and %d simulated Bottlerocket nodes on %s...\n", opts.Nodes, opts.From)
 	began := time.Now()
 	c, err := sim.Start(ctx, opts)

@@ -98,13 +98,11 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var out *os.File
-	if f, ok := c.Options.ProcessOutput.(*os.File); ok {
-		out = f
-	}
+	// The control plane's output is not redirected: envtest would send etcd's and
+	// kube-apiserver's to this process's stdout and stderr, through the live table.
 	cp, err := controlplane.Start(ctx, controlplane.Options{
 		ToolsDir: c.Options.ToolsDir, ControllerManager: true, Scheduler: true,
-		CRDDirs: []string{filepath.Join(cfgDir, "crd")}, Output: out,
+		CRDDirs: []string{filepath.Join(cfgDir, "crd")},
 	})
 	if err != nil {
 		return fmt.Errorf("sim: %w", err)

@@ -33,6 +33,8 @@ type ControllerEnv struct {
 	REST *rest.Config
 	// Namespace is Brupop's namespace, holding the shadows and the FleetPolicy.
 	Namespace string
+	// MaxConcurrentUpdate is the environment's default of the FleetPolicy's concurrency.
+	MaxConcurrentUpdate string
 	// Log receives the controller's logs.
 	Log logr.Logger
 }

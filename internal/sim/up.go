@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -147,7 +148,10 @@ func (c *Cluster) startComponents(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		run, err := f(ControllerEnv{REST: cfg, Namespace: Namespace, Log: c.log.WithName("controller")})
+		run, err := f(ControllerEnv{
+			REST: cfg, Namespace: Namespace, MaxConcurrentUpdate: strconv.Itoa(c.Options.MaxConcurrent),
+			Log: c.log.WithName("controller"),
+		})
 		if err != nil {
 			return fmt.Errorf("sim: controller: %w", err)
 		}
