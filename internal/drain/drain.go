@@ -108,8 +108,8 @@ func (d *Drainer) Drain(ctx context.Context, node string, deadline time.Time) er
 	if err := errors.Join(errs...); err != nil {
 		if errors.Is(context.Cause(ctx), ErrDeadlineExceeded) && ctx.Err() != nil {
 			n, blocked := left.snapshot()
-			return fmt.Errorf("drain: node %s: %w at %s with %d pods left (blocked by a PodDisruptionBudget: %v)",
-				node, ErrDeadlineExceeded, deadline.UTC().Format(time.RFC3339), n, blocked)
+			return fmt.Errorf("%w at %s for node %s with %d pods left (blocked by a PodDisruptionBudget: %v)",
+				ErrDeadlineExceeded, deadline.UTC().Format(time.RFC3339), node, n, blocked)
 		}
 		return fmt.Errorf("drain: node %s: %w", node, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,7 +88,9 @@ func TestAPIServerDrainEvictsAsThePDBAllows(t *testing.T) {
 	c := adminClient(t)
 	ns := newNamespace(t, c)
 	ts := startAPIServer(t, ns, func(o *apiserver.Options) { o.DrainPollTime = 2 * time.Second })
-	fakeKubelet(t, ts.kube, ns)
+	// Replacement pods become Ready 1-2 s after they are created, so the PDB refuses evictions
+	// for a while after each one.
+	fakeKubelet(t, ts.kube, ns, 2*time.Second)
 	pool := map[string]string{"brupop-test/pool": ns}
 	a := ts.newAgent(t, readyNode(t, ts.kube, ns+"-a", pool, false))
 	workload(t, c, ns, "web", 3, 1, func(s *corev1.PodSpec) { s.NodeSelector = pool })
@@ -101,6 +104,7 @@ func TestAPIServerDrainEvictsAsThePDBAllows(t *testing.T) {
 	waitPDB(t, c, ns, "web", 1, 3)
 	b := readyNode(t, ts.kube, ns+"-b", pool, false)
 
+	minRunning := watchRunning(t, c, ns, "web")
 	start := time.Now()
 	busy := 0
 	for {
@@ -120,6 +124,9 @@ func TestAPIServerDrainEvictsAsThePDBAllows(t *testing.T) {
 		time.Since(start).Round(time.Millisecond), busy, evicted, blocked)
 	if evicted != 3 || blocked == 0 {
 		t.Errorf("evictions %v, refused by the PDB %v; want 3 evictions, some refused", evicted, blocked)
+	}
+	if least := minRunning(); least < 2 {
+		t.Errorf("at one time only %d web pods ran; the PDB allows one of three to be down", least)
 	}
 	on, err := podsByNode(ctx, c, ns, "web")
 	if err != nil {
@@ -164,7 +171,7 @@ func TestAPIServerDrainStopsAtItsDeadline(t *testing.T) {
 	c := adminClient(t)
 	ns := newNamespace(t, c)
 	ts := startAPIServer(t, ns, nil)
-	fakeKubelet(t, ts.kube, ns)
+	fakeKubelet(t, ts.kube, ns, 0)
 	a := ts.newAgent(t, readyNode(t, ts.kube, ns+"-c", nil, false))
 	workload(t, c, ns, "db", 1, 0, func(s *corev1.PodSpec) { s.NodeName = a.Node.Name })
 	waitPDB(t, c, ns, "db", 0, 1)
@@ -232,4 +239,40 @@ func assertLB(t *testing.T, c client.Client, name string, excluded bool) {
 	if got := node.Labels[brupopv2.ExcludeFromLBLabel] == drain.ExcludeFromLBValue; got != excluded {
 		t.Errorf("node %s: excluded from load balancers %v, want %v (labels %v)", name, got, excluded, node.Labels)
 	}
+}
+
+// watchRunning samples the number of running pods labelled app=name until the returned function
+// is called, which returns the least number seen.
+func watchRunning(t *testing.T, c client.Client, ns, name string) func() int {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	least := make(chan int, 1)
+	go func() {
+		low := int(^uint(0) >> 1)
+		tick := time.NewTicker(25 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if on, err := podsByNode(ctx, c, ns, name); err == nil {
+				n := 0
+				for _, k := range on {
+					n += k
+				}
+				low = min(low, n)
+			}
+			select {
+			case <-ctx.Done():
+				least <- low
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	var once sync.Once
+	var result int
+	stop := func() int {
+		once.Do(func() { cancel(); result = <-least })
+		return result
+	}
+	t.Cleanup(func() { stop() })
+	return stop
 }

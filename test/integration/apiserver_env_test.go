@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -212,11 +213,14 @@ func readyNode(t *testing.T, kube kubernetes.Interface, name string, labels map[
 		corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("8Gi"), corev1.ResourcePods: resource.MustParse("110"),
 	}
 	now := metav1.Now()
-	node.Status = corev1.NodeStatus{
+	status, err := json.Marshal(map[string]any{"status": corev1.NodeStatus{
 		Capacity: res, Allocatable: res,
 		Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: now, LastTransitionTime: now}},
+	}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	node, err = kube.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
+	node, err = kube.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, status, metav1.PatchOptions{}, "status")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,9 +354,10 @@ func agentHeaders(token, name, uid string) map[string]string {
 	return h
 }
 
-// fakeKubelet marks the pods of ns bound to a node Running and Ready, and removes terminating
-// ones, until the test ends.
-func fakeKubelet(t *testing.T, kube kubernetes.Interface, ns string) {
+// fakeKubelet marks the pods of ns bound to a node Running and Ready once they are readyAfter
+// old (creation timestamps have a one-second resolution), and removes terminating ones, until
+// the test ends.
+func fakeKubelet(t *testing.T, kube kubernetes.Interface, ns string, readyAfter time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -362,7 +367,7 @@ func fakeKubelet(t *testing.T, kube kubernetes.Interface, ns string) {
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			if err := kubeletPass(ctx, kube, ns); err != nil && ctx.Err() == nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+			if err := kubeletPass(ctx, kube, ns, readyAfter); err != nil && ctx.Err() == nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
 				t.Logf("fake kubelet: %v", err)
 			}
 			select {
@@ -374,7 +379,7 @@ func fakeKubelet(t *testing.T, kube kubernetes.Interface, ns string) {
 	}()
 }
 
-func kubeletPass(ctx context.Context, kube kubernetes.Interface, ns string) error {
+func kubeletPass(ctx context.Context, kube kubernetes.Interface, ns string, readyAfter time.Duration) error {
 	pods, err := kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return err
@@ -385,7 +390,7 @@ func kubeletPass(ctx context.Context, kube kubernetes.Interface, ns string) erro
 		switch {
 		case p.DeletionTimestamp != nil:
 			errs = append(errs, kube.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)}))
-		case p.Spec.NodeName != "" && p.Status.Phase != corev1.PodRunning:
+		case p.Spec.NodeName != "" && p.Status.Phase != corev1.PodRunning && time.Since(p.CreationTimestamp.Time) >= readyAfter:
 			now := metav1.Now()
 			p.Status.Phase = corev1.PodRunning
 			p.Status.Conditions = []corev1.PodCondition{
