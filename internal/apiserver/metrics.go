@@ -94,4 +94,3 @@ func (m *metrics) instrument(clk clock.PassiveClock, next http.Handler) http.Han
 		m.duration.WithLabelValues(path).Observe(clk.Since(start).Seconds())
 	})
 }
-
