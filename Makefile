@@ -42,7 +42,7 @@ vet: ## Run go vet.
 
 .PHONY: lint
 lint: tools ## Run golangci-lint with the import rules of shared/STYLE.md.
-	$(GOLANGCI_LINT) run $(PKGS)
+	$(GOLANGCI_LINT) run --allow-parallel-runners $(PKGS)
 
 .PHONY: build
 build: ## Build every command into ./bin.

@@ -134,7 +134,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
 		err = srv.Shutdown(shutdownCtx)
 		cancel()
-		<-errc
+		serveErr := <-errc // http.ErrServerClosed after Shutdown
+		_ = serveErr
 	}
 	stopDrains()
 	ds.wait()

@@ -203,7 +203,7 @@ type agent struct {
 func readyNode(t *testing.T, kube kubernetes.Interface, name string, labels map[string]string, unschedulable bool) *corev1.Node {
 	t.Helper()
 	ctx := context.Background()
-	node, err := kube.CoreV1().Nodes().Create(ctx, &corev1.Node{
+	_, err := kube.CoreV1().Nodes().Create(ctx, &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
 		Spec:       corev1.NodeSpec{Unschedulable: unschedulable},
 	}, metav1.CreateOptions{})
@@ -222,7 +222,7 @@ func readyNode(t *testing.T, kube kubernetes.Interface, name string, labels map[
 	if err != nil {
 		t.Fatal(err)
 	}
-	node, err = kube.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, status, metav1.PatchOptions{}, "status")
+	node, err := kube.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, status, metav1.PatchOptions{}, "status")
 	if err != nil {
 		t.Fatal(err)
 	}
