@@ -69,7 +69,9 @@ func updating(spec v2.State, at time.Duration, status v2.State) nodeOpt {
 }
 
 func upToDate() nodeOpt {
-	return func(_ *corev1.Node, s *v2.BottlerocketShadow) { s.Status.CurrentVersion, s.Status.TargetVersion = vNew, vNew }
+	return func(_ *corev1.Node, s *v2.BottlerocketShadow) {
+		s.Status.CurrentVersion, s.Status.TargetVersion = vNew, vNew
+	}
 }
 
 // failed records count agent failures, the last at t0+at for reason.
