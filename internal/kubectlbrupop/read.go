@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
@@ -38,10 +39,52 @@ func (o *Options) readInput(ctx context.Context) (fleetview.Input, error) {
 		return in, err
 	}
 	in.Controller = readController(ctx, c, ns)
-	// Pods selected by the monitoring are not read: a node being monitored shows as healthy
-	// when its Node is Ready.
+	if in.Policy != nil && in.Policy.Spec.Monitoring != nil {
+		if in.PodsReady, err = podsReady(ctx, c, in.Policy.Spec.Monitoring.PodSelector); err != nil {
+			return in, err
+		}
+	}
 	in.Now = o.Clock.Now()
 	return in, nil
+}
+
+// podsReady returns, as the controller computes it, false for the nodes where a pod the
+// monitoring selects (in any namespace) is not Ready; nil when nothing is selected.
+func podsReady(ctx context.Context, c client.Client, sel *metav1.LabelSelector) (map[string]bool, error) {
+	if sel == nil {
+		return nil, nil
+	}
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		return nil, fmt.Errorf("kubectl-brupop: FleetPolicy monitoring.podSelector: %w", err)
+	}
+	if s.Empty() || s.String() == labels.Nothing().String() {
+		return nil, nil
+	}
+	var pods corev1.PodList
+	if err := c.List(ctx, &pods, client.MatchingLabelsSelector{Selector: s}); err != nil {
+		return nil, fmt.Errorf("kubectl-brupop: list monitored pods: %w", err)
+	}
+	ready := map[string]bool{}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.DeletionTimestamp != nil {
+			continue
+		}
+		if !podReady(p) {
+			ready[p.Spec.NodeName] = false
+		}
+	}
+	return ready, nil
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // getPolicy returns the FleetPolicy "default" of ns, nil when there is none.
