@@ -43,7 +43,7 @@ func WriteStatus(w io.Writer, st Status, width int) error {
 			return fmt.Errorf("fleetview: write the status: %w", err)
 		}
 	}
-	lines := append([]string{SummaryLine(st.Summary)}, notes(st.Summary)...)
+	lines := append(wrap(SummaryLine(st.Summary), summarySep, width), notes(st.Summary)...)
 	for _, l := range lines {
 		if _, err := fmt.Fprintln(w, l); err != nil {
 			return fmt.Errorf("fleetview: write the status: %w", err)
@@ -85,14 +85,40 @@ func SummaryLine(s Summary) string {
 	if !s.WindowOpen {
 		parts = append(parts, "window closed until "+stamp(s.NextOpen))
 	}
-	return strings.Join(parts, " | ")
+	return strings.Join(parts, summarySep)
+}
+
+// summarySep separates the parts of the summary line.
+const summarySep = " | "
+
+// wrap breaks line at sep into lines of at most width runes where it can, indenting the
+// continuations; width 0 keeps it whole.
+func wrap(line, sep string, width int) []string {
+	if width <= 0 || utf8.RuneCountInString(line) <= width {
+		return []string{line}
+	}
+	var out []string
+	cur := ""
+	for i, part := range strings.Split(line, sep) {
+		switch {
+		case i == 0:
+			cur = part
+		case utf8.RuneCountInString(cur+sep+part) > width:
+			out = append(out, cur)
+			cur = "  " + part
+		default:
+			cur += sep + part
+		}
+	}
+	return append(out, cur)
 }
 
 // notes are the lines under the summary that say what to do.
 func notes(s Summary) []string {
 	var out []string
 	for _, h := range s.Halted {
-		out = append(out, fmt.Sprintf("Rollout of %s halted since %s: %s. Resume: %s", h.Version, stamp(h.Since), h.Reason, h.Resume))
+		out = append(out, fmt.Sprintf("Rollout of %s halted since %s: %s", h.Version, stamp(h.Since), h.Reason),
+			"  Resume: "+h.Resume)
 	}
 	if s.Paused {
 		out = append(out, "The rollout is paused. Resume: kubectl brupop resume")

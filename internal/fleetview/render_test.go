@@ -26,10 +26,25 @@ ip-10-0-1-25  Idle             1.20.0         -         0
 ip-10-0-1-26  Idle             1.19.0→1.20.0  -         0        Starting
 (node names end with .us-west-2.compute.internal)
 4 nodes (1.19.0 x3, 1.20.0 x1) | in flight 2/2 | waiting 1 (Backoff 1) | failed 1 | halted 1.21.0
-Rollout of 1.21.0 halted since 2024-05-06 09:00:00Z: 1 release failures (budget 1): n9: BootRolledBack. Resume: kubectl brupop resume 1.21.0
+Rollout of 1.21.0 halted since 2024-05-06 09:00:00Z: 1 release failures (budget 1): n9: BootRolledBack
+  Resume: kubectl brupop resume 1.21.0
 `
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("WriteStatus mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestWrap(t *testing.T) {
+	line := "6 nodes (1.20.0 x4, 1.21.0 x2) | in flight 2/2 | waiting 3 (Backoff 1, Halted 1, Paused 1) | failed 1 | halted 1.22.0 | PAUSED"
+	want := []string{
+		"6 nodes (1.20.0 x4, 1.21.0 x2) | in flight 2/2 | waiting 3 (Backoff 1, Halted 1, Paused 1)",
+		"  failed 1 | halted 1.22.0 | PAUSED",
+	}
+	if diff := cmp.Diff(want, wrap(line, summarySep, 100)); diff != "" {
+		t.Errorf("wrap mismatch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{line}, wrap(line, summarySep, 0)); diff != "" {
+		t.Errorf("wrap without a width mismatch (-want +got):\n%s", diff)
 	}
 }
 

@@ -48,8 +48,10 @@ func brupopNode(t *testing.T, c client.Client, ns, name string, optIn bool, curr
 	}
 	t.Cleanup(func() { _ = c.Delete(context.Background(), n) })
 	now := metav1.Now()
-	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: now, LastTransitionTime: now}}
-	if err := c.Status().Update(ctx, n); err != nil {
+	ready := n.DeepCopy()
+	ready.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: now, LastTransitionTime: now}}
+	// A patch, not an update: the node controllers may have changed the Node meanwhile.
+	if err := c.Status().Patch(ctx, ready, client.MergeFrom(n)); err != nil {
 		t.Fatal(err)
 	}
 	brs := shadow(ns, name, brupopv2.StateIdle, nil)
