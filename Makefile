@@ -30,6 +30,7 @@ generate: tools ## Generate deepcopy code from the API markers.
 manifests: tools ## Generate the CRD and RBAC manifests under config/.
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:dir=config/crd
 	go run ./hack/crdpatch config/crd/brupop.bottlerocket.aws_bottlerocketshadows.yaml
+	$(CONTROLLER_GEN) rbac:roleName=brupop-apiserver-role paths=./internal/apiserver/... output:rbac:dir=config/rbac/apiserver
 
 .PHONY: fmt
 fmt: ## Format the code.
@@ -41,7 +42,7 @@ vet: ## Run go vet.
 
 .PHONY: lint
 lint: tools ## Run golangci-lint with the import rules of shared/STYLE.md.
-	$(GOLANGCI_LINT) run $(PKGS)
+	$(GOLANGCI_LINT) run --allow-parallel-runners $(PKGS)
 
 .PHONY: build
 build: ## Build every command into ./bin.

@@ -1,0 +1,174 @@
+package apiserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/agentapi"
+	"github.com/bottlerocket-os/brupop-go/internal/drain"
+)
+
+// Config is what New needs besides the options.
+type Config struct {
+	Options Options
+	// REST is the identity the server acts with (in a cluster: its ServiceAccount).
+	REST *rest.Config
+	// Log receives operator logs; requests are logged with the key "node".
+	Log logr.Logger
+	// Clock, when set, replaces the real clock.
+	Clock clock.Clock
+	// Registry, when set, receives the metrics instead of a new registry.
+	Registry *prometheus.Registry
+}
+
+// Server is the Brupop API server.
+type Server struct {
+	opts     Options
+	log      logr.Logger
+	clock    clock.Clock
+	kube     kubernetes.Interface
+	shadows  client.Client
+	reviewer *TokenReviewer
+	nodes    drain.Nodes
+	drainer  *drain.Drainer
+	metrics  *metrics
+	registry *prometheus.Registry
+	certs    *CertificateReloader
+}
+
+// New validates the options, loads the serving certificate and builds the server.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Options.Validate(); err != nil {
+		return nil, err
+	}
+	kube, err := kubernetes.NewForConfig(cfg.REST)
+	if err != nil {
+		return nil, fmt.Errorf("apiserver: kubernetes client: %w", err)
+	}
+	scheme := runtime.NewScheme()
+	if err := v2.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("apiserver: %w", err)
+	}
+	shadows, err := client.New(cfg.REST, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("apiserver: shadow client: %w", err)
+	}
+	s := &Server{opts: cfg.Options, log: cfg.Log, clock: cfg.Clock, kube: kube, shadows: shadows, registry: cfg.Registry}
+	if s.clock == nil {
+		s.clock = clock.RealClock{}
+	}
+	if s.registry == nil {
+		s.registry = prometheus.NewRegistry()
+	}
+	s.metrics = newMetrics(s.registry)
+	s.reviewer = &TokenReviewer{
+		Client: kube, Clock: s.clock, TTL: s.opts.TokenCacheTTL, MaxEntries: s.opts.TokenCacheSize,
+		OnLookup: s.metrics.tokenLookup,
+	}
+	s.nodes = drain.Nodes{Client: kube}
+	s.drainer = &drain.Drainer{Client: kube, Clock: s.clock, RetryDelay: s.opts.EvictionRetryDelay}
+	s.certs = &CertificateReloader{
+		CertFile: s.opts.CertFile(), KeyFile: s.opts.KeyFile(), Clock: s.clock,
+		OnReload: func() { s.log.Info("Loaded serving certificate", "file", s.opts.CertFile()) },
+		OnError:  func(err error) { s.log.Error(err, "Keeping the previous serving certificate") },
+	}
+	if err := s.certs.Load(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Registry is the registry of the server's metrics.
+func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+// Run listens on the options' port and serves until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	l, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(s.opts.Port)))
+	if err != nil {
+		return fmt.Errorf("apiserver: listen: %w", err)
+	}
+	return s.Serve(ctx, l)
+}
+
+// Serve serves HTTPS on l until ctx ends, then stops accepting requests, waits up to the
+// shutdown timeout for running ones, stops the drains this replica runs (the agents' retries
+// resume them elsewhere) and returns.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	drainCtx, stopDrains := context.WithCancel(context.WithoutCancel(ctx))
+	ds := &drains{
+		base: drainCtx, clock: s.clock, nodes: s.nodes, drainer: s.drainerWith(), metrics: s.metrics,
+		log: s.log, jobs: map[string]*drainJob{},
+	}
+	ds.drainer.Observer = ds.observe
+	srv := &http.Server{
+		Handler:           s.handler(ds),
+		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.certs.GetCertificate},
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeTLS(l, "", "") }()
+	s.log.Info("Serving", "address", l.Addr().String())
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		s.log.Info("Shutting down")
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
+		err = srv.Shutdown(shutdownCtx)
+		cancel()
+		serveErr := <-errc // http.ErrServerClosed after Shutdown
+		_ = serveErr
+	}
+	stopDrains()
+	ds.wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("apiserver: serve: %w", err)
+	}
+	return nil
+}
+
+// drainerWith returns a copy of the drainer, so each Serve has its own observer.
+func (s *Server) drainerWith() *drain.Drainer {
+	d := *s.drainer
+	return &d
+}
+
+// handler routes the endpoints of agentapi.
+func (s *Server) handler(ds *drains) http.Handler {
+	h := &handlers{Server: s, drains: ds}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+agentapi.PathShadow, h.agent(h.createShadow))
+	mux.HandleFunc("PUT "+agentapi.PathShadow, h.agent(h.updateStatus))
+	mux.HandleFunc("POST "+agentapi.PathCordonAndDrain, h.agent(h.cordonAndDrain))
+	mux.HandleFunc("POST "+agentapi.PathUncordon, h.agent(h.uncordon))
+	mux.HandleFunc("POST "+agentapi.PathExcludeFromLB, h.agent(h.excludeFromLB))
+	mux.HandleFunc("POST "+agentapi.PathRemoveExclusionFromLB, h.agent(h.removeExclusionFromLB))
+	mux.HandleFunc("POST "+agentapi.PathConvert, h.convert)
+	mux.HandleFunc("GET "+agentapi.PathPing, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("pong"))
+	})
+	mux.Handle("GET "+agentapi.PathMetrics, promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	return s.metrics.instrument(s.clock, mux)
+}

@@ -1,0 +1,125 @@
+package drain
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
+
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+)
+
+// Annotations by which Brupop remembers on a Node what it changed there.
+const (
+	// AnnotationCordoned is set when Brupop cordoned the node; Uncordon only uncordons such nodes.
+	AnnotationCordoned = "brupop.bottlerocket.aws/cordoned-by-brupop"
+	// AnnotationLBExcluded is set when Brupop added v2.ExcludeFromLBLabel; RemoveExclusionFromLB
+	// only removes the label from such nodes.
+	AnnotationLBExcluded = "brupop.bottlerocket.aws/lb-excluded-by-brupop"
+	// ExcludeFromLBValue is the value of v2.ExcludeFromLBLabel, as upstream writes it.
+	ExcludeFromLBValue = "True"
+)
+
+// Nodes changes Node objects on Brupop's behalf.
+type Nodes struct {
+	// Client reads and patches Nodes.
+	Client kubernetes.Interface
+}
+
+// Cordon marks the node unschedulable. It reports whether Brupop cordoned it now or earlier
+// (false: an administrator had cordoned it, and Uncordon will leave it cordoned).
+func (n Nodes) Cordon(ctx context.Context, name string) (bool, error) {
+	ours := false
+	err := n.change(ctx, name, "cordon", func(node *corev1.Node) map[string]any {
+		if node.Spec.Unschedulable {
+			_, ours = node.Annotations[AnnotationCordoned]
+			return nil
+		}
+		ours = true
+		return map[string]any{
+			"metadata": map[string]any{"annotations": map[string]any{AnnotationCordoned: "true"}},
+			"spec":     map[string]any{"unschedulable": true},
+		}
+	})
+	return ours, err
+}
+
+// Uncordon makes the node schedulable again if Brupop cordoned it, and otherwise leaves it as
+// it is. It reports whether it uncordoned the node.
+func (n Nodes) Uncordon(ctx context.Context, name string) (bool, error) {
+	done := false
+	err := n.change(ctx, name, "uncordon", func(node *corev1.Node) map[string]any {
+		if _, ok := node.Annotations[AnnotationCordoned]; !ok {
+			return nil
+		}
+		done = node.Spec.Unschedulable
+		return map[string]any{
+			"metadata": map[string]any{"annotations": map[string]any{AnnotationCordoned: nil}},
+			"spec":     map[string]any{"unschedulable": false},
+		}
+	})
+	return done, err
+}
+
+// ExcludeFromLB adds v2.ExcludeFromLBLabel to the node, unless it is there already.
+func (n Nodes) ExcludeFromLB(ctx context.Context, name string) error {
+	return n.change(ctx, name, "exclude from load balancers", func(node *corev1.Node) map[string]any {
+		if _, ok := node.Labels[v2.ExcludeFromLBLabel]; ok {
+			return nil
+		}
+		return map[string]any{"metadata": map[string]any{
+			"labels":      map[string]any{v2.ExcludeFromLBLabel: ExcludeFromLBValue},
+			"annotations": map[string]any{AnnotationLBExcluded: "true"},
+		}}
+	})
+}
+
+// RemoveExclusionFromLB removes v2.ExcludeFromLBLabel if ExcludeFromLB added it.
+func (n Nodes) RemoveExclusionFromLB(ctx context.Context, name string) error {
+	return n.change(ctx, name, "remove exclusion from load balancers", func(node *corev1.Node) map[string]any {
+		if _, ok := node.Annotations[AnnotationLBExcluded]; !ok {
+			return nil
+		}
+		return map[string]any{"metadata": map[string]any{
+			"labels":      map[string]any{v2.ExcludeFromLBLabel: nil},
+			"annotations": map[string]any{AnnotationLBExcluded: nil},
+		}}
+	})
+}
+
+// change reads the node, asks decide for a merge patch (nil: nothing to do) and applies it with
+// the read resourceVersion as precondition, retrying on conflicts so that the decision is always
+// made on the node as it is.
+func (n Nodes) change(ctx context.Context, name, what string, decide func(*corev1.Node) map[string]any) error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		node, err := n.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		patch := decide(node)
+		if patch == nil {
+			return nil
+		}
+		meta, _ := patch["metadata"].(map[string]any)
+		if meta == nil {
+			meta = map[string]any{}
+			patch["metadata"] = meta
+		}
+		meta["resourceVersion"] = node.ResourceVersion
+		raw, err := json.Marshal(patch)
+		if err != nil {
+			return err
+		}
+		_, err = n.Client.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, raw, metav1.PatchOptions{})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("drain: %s node %s: %w", what, name, err)
+	}
+	return nil
+}

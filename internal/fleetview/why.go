@@ -1,0 +1,273 @@
+package fleetview
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/rollout"
+	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
+)
+
+// Verdict is the short answer of `kubectl brupop why NODE`.
+type Verdict string
+
+// The verdicts.
+const (
+	// VerdictNotManaged: Brupop does not manage the node (no opt-in label, or no shadow yet).
+	VerdictNotManaged Verdict = "NotManaged"
+	// VerdictUpToDate: the node runs the newest version it knows of.
+	VerdictUpToDate Verdict = "UpToDate"
+	// VerdictUpdating: the node is in flight.
+	VerdictUpdating Verdict = "Updating"
+	// VerdictStarting: the controller starts the node's update on its next pass.
+	VerdictStarting Verdict = "Starting"
+	// VerdictWaiting: the node has an update that does not start now.
+	VerdictWaiting Verdict = "Waiting"
+)
+
+// Explanation is the view of `kubectl brupop why NODE`.
+type Explanation struct {
+	Node    string  `json:"node"`
+	Verdict Verdict `json:"verdict"`
+	// Reason is the rollout.WaitReason of a waiting node, else the statemachine.Outcome.
+	Reason string `json:"reason,omitempty"`
+	// Summary answers the question in one sentence.
+	Summary string `json:"summary"`
+	// Details are the facts behind it, one per line.
+	Details []string `json:"details,omitempty"`
+	// Until is when the wait or the current state ends by itself; zero when unknown.
+	Until time.Time `json:"until,omitzero"`
+	// Commands are what an operator may run about it.
+	Commands []string `json:"commands,omitempty"`
+}
+
+// Why explains why the node named node is or is not updating at in.Now. node may leave out the
+// DNS suffix the status table leaves out ("ip-10-0-1-23" for
+// "ip-10-0-1-23.us-west-2.compute.internal") when that names one node. It fails only when the
+// cluster knows neither a Node nor a shadow of that name.
+func Why(in Input, node string) (Explanation, error) {
+	a := analyse(in)
+	node = a.fullName(node)
+	m := a.byNode[node]
+	if m == nil {
+		return a.unmanaged(node)
+	}
+	e := Explanation{Node: node, Reason: string(m.decision.Outcome)}
+	s := m.shadow
+	switch {
+	case s.Status == nil:
+		e.Verdict, e.Reason = VerdictNotManaged, string(statemachine.OutcomeNoStatus)
+		e.Summary = "Its agent has not reported its status yet."
+		e.Details = []string{fmt.Sprintf("The shadow %s/%s has no status: is the agent pod running on the node?", in.Namespace, s.Name)}
+	case m.wait != nil:
+		a.explainWait(m, &e)
+	case m.starting:
+		e.Verdict = VerdictStarting
+		e.Summary = fmt.Sprintf("It may update now: the controller starts its update to %s on its next pass.", s.Status.TargetVersion)
+		e.Details = []string{a.slotsLine()}
+	case m.inFlight:
+		a.explainInFlight(m, &e)
+	default:
+		e.Verdict = VerdictUpToDate
+		e.Summary = fmt.Sprintf("It is up to date: it runs %s and its host offers no newer version.", s.Status.CurrentVersion)
+	}
+	if !m.optedIn && e.Verdict != VerdictNotManaged && (m.wait == nil || m.wait.Reason != rollout.WaitNotOptedIn) {
+		e.Details = append(e.Details, "Note: the Node lacks the opt-in label, so no new update will start on it: "+labelCommand(node))
+	}
+	return e, nil
+}
+
+// fullName returns the name of the one Node or shadow whose name is short followed by a DNS
+// suffix, or short itself.
+func (a *analysis) fullName(short string) string {
+	if a.byNode[short] != nil || a.nodes[short] != nil {
+		return short
+	}
+	found := map[string]bool{}
+	for name := range a.nodes {
+		if strings.HasPrefix(name, short+".") {
+			found[name] = true
+		}
+	}
+	for name := range a.byNode {
+		if strings.HasPrefix(name, short+".") {
+			found[name] = true
+		}
+	}
+	if len(found) != 1 {
+		return short
+	}
+	for name := range found {
+		return name
+	}
+	return short
+}
+
+// unmanaged explains a node without a shadow.
+func (a *analysis) unmanaged(node string) (Explanation, error) {
+	n := a.nodes[node]
+	if n == nil {
+		return Explanation{}, fmt.Errorf("fleetview: no Node %q and no shadow %s in %s", node, v2.ShadowName(node), a.in.Namespace)
+	}
+	e := Explanation{Node: node, Verdict: VerdictNotManaged}
+	if !optedIn(n) {
+		e.Reason = string(rollout.WaitNotOptedIn)
+		e.Summary = "Brupop does not manage it: the Node lacks the opt-in label."
+		e.Details = []string{fmt.Sprintf("Label %s=%s is %s.", v2.NodeOptInLabel, v2.NodeOptInValue, labelState(n.Labels))}
+		e.Commands = []string{labelCommand(node)}
+		return e, nil
+	}
+	e.Reason = string(statemachine.OutcomeNoStatus)
+	e.Summary = "The Node is opted in but has no shadow yet: its agent has not reported."
+	e.Details = []string{fmt.Sprintf("No shadow %s in %s: is the Brupop agent DaemonSet running a pod on the node?", v2.ShadowName(node), a.in.Namespace)}
+	return e, nil
+}
+
+// explainWait explains a node with an update that does not start now.
+func (a *analysis) explainWait(m *member, e *Explanation) {
+	w := m.wait
+	e.Verdict, e.Reason, e.Until = VerdictWaiting, string(w.Reason), w.Until
+	e.Summary = waitMessage(a, m)
+	switch w.Reason {
+	case rollout.WaitNotOptedIn:
+		e.Details = []string{fmt.Sprintf("Label %s=%s is %s.", v2.NodeOptInLabel, v2.NodeOptInValue, labelState(nodeLabels(m)))}
+		e.Commands = []string{labelCommand(m.node)}
+	case rollout.WaitNodeNotReady:
+		e.Details = []string{"Updates start only on Ready nodes."}
+	case rollout.WaitBackoff:
+		e.Details = []string{m.decision.Message}
+		if f := lastFailure(m.shadow); f != "" {
+			e.Details = append(e.Details, "Last failure: "+failureText(m.shadow))
+		}
+	case rollout.WaitHalted:
+		e.Details, e.Commands = a.haltDetails(w.Version)
+	case rollout.WaitPaused:
+		e.Details = []string{"The FleetPolicy has spec.paused=true; updates in flight finish, none starts."}
+		e.Commands = []string{"kubectl brupop resume"}
+	case rollout.WaitWindowClosed:
+		e.Details = []string{"Schedule: " + a.scheduleText()}
+	case rollout.WaitConcurrency, rollout.WaitOwnNodeLast:
+		e.Details = []string{a.slotsLine()}
+		if w.Reason == rollout.WaitOwnNodeLast {
+			e.Details = append(e.Details, "The controller runs on this node, so it updates after every other node.")
+		}
+	}
+}
+
+// waitMessage says in one sentence why a waiting node does not start.
+func waitMessage(a *analysis, m *member) string {
+	w := m.wait
+	switch w.Reason {
+	case rollout.WaitNotOptedIn:
+		return fmt.Sprintf("It waits to update to %s, but the Node lacks the opt-in label.", w.Version)
+	case rollout.WaitNodeNotReady:
+		return fmt.Sprintf("It waits to update to %s until the Node is Ready.", w.Version)
+	case rollout.WaitBackoff:
+		return fmt.Sprintf("It is backing off after %d failed attempts; it retries %s at %s.", crashes(m.shadow), w.Version, stamp(w.Until))
+	case rollout.WaitHalted:
+		return fmt.Sprintf("The rollout of %s is halted: its failure budget is spent.", w.Version)
+	case rollout.WaitPaused:
+		return fmt.Sprintf("The rollout is paused; it waits to update to %s.", w.Version)
+	case rollout.WaitWindowClosed:
+		if w.Until.IsZero() {
+			return fmt.Sprintf("The update window is closed and never opens again; it waits to update to %s.", w.Version)
+		}
+		return fmt.Sprintf("The update window is closed until %s; it waits to update to %s.", stamp(w.Until), w.Version)
+	case rollout.WaitConcurrency:
+		return fmt.Sprintf("Concurrency is full (%d/%s in flight); it waits to update to %s.", a.plan.InFlight, limitText(a.plan.Limit), w.Version)
+	case rollout.WaitOwnNodeLast:
+		return fmt.Sprintf("The controller's own node updates last; it waits to update to %s.", w.Version)
+	}
+	return fmt.Sprintf("It waits to update to %s: %s.", w.Version, w.Reason)
+}
+
+// explainInFlight explains a node holding an update slot.
+func (a *analysis) explainInFlight(m *member, e *Explanation) {
+	s := m.shadow
+	e.Verdict = VerdictUpdating
+	e.Summary = fmt.Sprintf("It is updating to %s: the controller wants %s, the agent reports %s.",
+		targetVersion(s), s.Spec.State, s.Status.CurrentState)
+	e.Details = []string{m.decision.Message}
+	if t := s.Spec.StateTransitionTimestamp; t != nil {
+		e.Details = append(e.Details, fmt.Sprintf("In %s since %s (%s ago).", s.Spec.State, stamp(t.Time), Age(a.in.Now.Sub(t.Time))))
+		if limit := a.settings.Policy.StateMachine.Deadline(s.Spec.State); limit > 0 {
+			e.Until = t.Add(limit)
+			e.Details = append(e.Details, fmt.Sprintf("Deadline: %s (%s after entering it).", stamp(e.Until), limit))
+		}
+	}
+	if m.decision.Failure != nil {
+		e.Details = append(e.Details, "The controller fails this attempt on its next pass: "+
+			statemachine.FormatFailureReason(m.decision.Failure.Reason, m.decision.Failure.Message))
+	}
+	e.Details = append(e.Details, a.slotsLine())
+}
+
+// haltDetails explains a halted version and how to resume it.
+func (a *analysis) haltDetails(version string) ([]string, []string) {
+	for _, h := range a.plan.Halts {
+		if h.Version == version {
+			return []string{fmt.Sprintf("Halted since %s after failures on %s: %s", stamp(h.Since), strings.Join(h.Nodes, ", "), h.Reason)},
+				[]string{ResumeCommand(version), ResumeAnnotateCommand(a.in.Namespace, version)}
+		}
+	}
+	return nil, []string{ResumeCommand(version)}
+}
+
+// slotsLine names the nodes in flight and the limit.
+func (a *analysis) slotsLine() string {
+	var names []string
+	for i := range a.members {
+		if m := &a.members[i]; m.inFlight {
+			state := m.shadow.Spec.State
+			if m.starting {
+				state = m.decision.Spec.State
+			}
+			names = append(names, fmt.Sprintf("%s (%s)", m.node, short(state)))
+		}
+	}
+	in := "none"
+	if len(names) > 0 {
+		in = strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("In flight %d/%s (concurrency %s): %s.", a.plan.InFlight, limitText(a.plan.Limit), a.settings.Policy.Concurrency, in)
+}
+
+func (a *analysis) scheduleText() string {
+	if s := a.settings.Policy.Schedule; s != nil {
+		return fmt.Sprintf("%s, %s", s, strings.ToLower(s.Kind().String()))
+	}
+	return "always open"
+}
+
+func nodeLabels(m *member) map[string]string {
+	if m.k8sNode == nil {
+		return nil
+	}
+	return m.k8sNode.Labels
+}
+
+func labelState(labels map[string]string) string {
+	if v, ok := labels[v2.NodeOptInLabel]; ok {
+		return fmt.Sprintf("set to %q", v)
+	}
+	return "missing"
+}
+
+func labelCommand(node string) string {
+	return fmt.Sprintf("kubectl label node %s %s=%s --overwrite", node, v2.NodeOptInLabel, v2.NodeOptInValue)
+}
+
+func failureText(s *v2.BottlerocketShadow) string {
+	rec := statemachine.RecordFromAnnotations(s.Annotations)
+	var agentAt time.Time
+	if t := s.Status.StateTransitionFailureTimestamp; t != nil {
+		agentAt = t.Time
+	}
+	if rec.Count > 0 && rec.At.After(agentAt) {
+		return fmt.Sprintf("%s at %s (detected by the controller)", rec.Reason, stamp(rec.At))
+	}
+	r, msg := statemachine.ParseFailureReason(s.Status.FailureReason)
+	return fmt.Sprintf("%s at %s", statemachine.FormatFailureReason(r, msg), stamp(agentAt))
+}

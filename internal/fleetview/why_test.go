@@ -1,0 +1,87 @@
+package fleetview
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+)
+
+func TestWhy(t *testing.T) {
+	staged, rebooted := v2.StateStagedAndPerformedUpdate, v2.StateRebootedIntoUpdate
+	cases := []struct {
+		name    string
+		in      Input
+		node    string
+		verdict Verdict
+		reason  string
+		until   time.Time
+		// says are phrases the summary or details must contain.
+		says     []string
+		commands []string
+	}{
+		{name: "label missing and no shadow", in: fleet(node("n1", noLabel(), noShadow())), node: "n1",
+			verdict: VerdictNotManaged, reason: "NotOptedIn", says: []string{"lacks the opt-in label", "is missing"},
+			commands: []string{"kubectl label node n1 bottlerocket.aws/updater-interface-version=2.0.0 --overwrite"}},
+		{name: "label wrong with a shadow", in: fleet(node("n1", noLabel())), node: "n1",
+			verdict: VerdictWaiting, reason: "NotOptedIn", says: []string{"lacks the opt-in label", "is missing"},
+			commands: []string{"kubectl label node n1 bottlerocket.aws/updater-interface-version=2.0.0 --overwrite"}},
+		{name: "opted in without a shadow", in: fleet(node("n1", noShadow())), node: "n1",
+			verdict: VerdictNotManaged, reason: "NoStatus", says: []string{"has no shadow yet"}},
+		{name: "window closed", in: fleet(env("1", "* * 2 * * * *"), node("n1")), node: "n1",
+			verdict: VerdictWaiting, reason: "WaitingForWindow", until: time.Date(2024, 5, 7, 2, 0, 0, 0, time.UTC),
+			says: []string{"closed until 2024-05-07 02:00:00Z", "Schedule: * * 2 * * * * (UTC), windowed"}},
+		{name: "concurrency full names who is in flight", in: fleet(node("n1", updating(staged, -time.Minute, v2.StateIdle)), node("n2")), node: "n2",
+			verdict: VerdictWaiting, reason: "ConcurrencyFull", says: []string{"Concurrency is full (1/1 in flight)", "n1 (Staged)"}},
+		{name: "backoff until when", in: fleet(node("n1", failed(3, -time.Minute, "DrainTimeout: pod a/b"))), node: "n1",
+			verdict: VerdictWaiting, reason: "Backoff", until: t0.Add(8 * time.Minute),
+			says: []string{"after 3 failed attempts", "2024-05-06 10:08:00Z", "Last failure: DrainTimeout: pod a/b at 2024-05-06 09:59:00Z"}},
+		{name: "halted with resume commands", in: fleet(halted(vNew, "n0", -time.Hour), node("n1")), node: "n1",
+			verdict: VerdictWaiting, reason: "Halted", says: []string{"rollout of 1.20.0 is halted", "failures on n0"},
+			commands: []string{"kubectl brupop resume 1.20.0", "kubectl annotate bfp default -n brupop-bottlerocket-aws brupop.bottlerocket.aws/resume=1.20.0 --overwrite"}},
+		{name: "paused", in: fleet(policy(v2.FleetPolicySpec{Paused: true}), node("n1")), node: "n1",
+			verdict: VerdictWaiting, reason: "Paused", says: []string{"paused"}, commands: []string{"kubectl brupop resume"}},
+		{name: "own node last", in: fleet(controllerOn("n1"), node("n1"), node("n2")), node: "n1",
+			verdict: VerdictWaiting, reason: "OwnNodeLast", says: []string{"controller runs on this node", "n2 (Staged)"}},
+		{name: "in flight with its deadline", in: fleet(node("n1", updating(rebooted, -2*time.Minute, staged))), node: "n1",
+			verdict: VerdictUpdating, reason: "AwaitingAgent", until: t0.Add(8 * time.Minute),
+			says: []string{"wants RebootedIntoUpdate, the agent reports StagedAndPerformedUpdate", "(2m0s ago)", "Deadline: 2024-05-06 10:08:00Z"}},
+		{name: "starts now", in: fleet(node("n1")), node: "n1",
+			verdict: VerdictStarting, reason: "Start", says: []string{"starts its update to 1.20.0", "In flight 1/1"}},
+		{name: "up to date", in: fleet(node("n1", upToDate())), node: "n1",
+			verdict: VerdictUpToDate, reason: "UpToDate", says: []string{"runs 1.20.0"}},
+		{name: "short name of a cloud node", in: fleet(node("ip-1.eu-west-1.compute.internal", upToDate())), node: "ip-1",
+			verdict: VerdictUpToDate, reason: "UpToDate", says: []string{"runs 1.20.0"}},
+		{name: "no status yet", in: fleet(node("n1", noStatus())), node: "n1",
+			verdict: VerdictNotManaged, reason: "NoStatus", says: []string{"agent has not reported"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := Why(tc.in, tc.node)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Verdict != tc.verdict || e.Reason != tc.reason || !e.Until.Equal(tc.until) {
+				t.Errorf("Why = %s (%s) until %v, want %s (%s) until %v", e.Verdict, e.Reason, e.Until, tc.verdict, tc.reason, tc.until)
+			}
+			text := e.Summary + "\n" + strings.Join(e.Details, "\n")
+			for _, s := range tc.says {
+				if !strings.Contains(text, s) {
+					t.Errorf("explanation does not say %q:\n%s", s, text)
+				}
+			}
+			if diff := cmp.Diff(tc.commands, e.Commands); diff != "" {
+				t.Errorf("Commands mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestWhyUnknownNode(t *testing.T) {
+	if _, err := Why(fleet(node("n1")), "nope"); err == nil || !strings.Contains(err.Error(), `no Node "nope"`) {
+		t.Errorf("Why(unknown) error = %v, want one naming the node", err)
+	}
+}

@@ -1,0 +1,278 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	brupopv2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/agentapi"
+	"github.com/bottlerocket-os/brupop-go/internal/apiserver"
+	"github.com/bottlerocket-os/brupop-go/internal/drain"
+)
+
+// workload creates a Deployment of n pods labelled app=name (placed by tmpl) under a PDB.
+func workload(t *testing.T, c client.Client, ns, name string, n int32, maxUnavailable int, place func(*corev1.PodSpec)) {
+	t.Helper()
+	labels := map[string]string{"app": name}
+	spec := corev1.PodSpec{
+		TerminationGracePeriodSeconds: ptr.To[int64](0),
+		Containers:                    []corev1.Container{{Name: name, Image: name}},
+		Volumes:                       []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+	}
+	place(&spec)
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(n),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: spec},
+		},
+	}
+	mu := intstr.FromInt(maxUnavailable)
+	pdb := &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       policyv1.PodDisruptionBudgetSpec{MaxUnavailable: &mu, Selector: &metav1.LabelSelector{MatchLabels: labels}},
+	}
+	for _, o := range []client.Object{dep, pdb} {
+		if err := c.Create(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// podsByNode counts the live pods labelled app=name on each node.
+func podsByNode(ctx context.Context, c client.Client, ns, name string) (map[string]int, error) {
+	var pods corev1.PodList
+	if err := c.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"app": name}); err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
+			out[p.Spec.NodeName]++
+		}
+	}
+	return out, nil
+}
+
+func waitPDB(t *testing.T, c client.Client, ns, name string, allowed int32, healthy int32) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() error {
+		var pdb policyv1.PodDisruptionBudget
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &pdb); err != nil {
+			return err
+		}
+		if pdb.Status.CurrentHealthy != healthy || pdb.Status.DisruptionsAllowed != allowed {
+			return fmt.Errorf("PDB %s: %d healthy, %d disruptions allowed", name, pdb.Status.CurrentHealthy, pdb.Status.DisruptionsAllowed)
+		}
+		return nil
+	})
+}
+
+func TestAPIServerDrainEvictsAsThePDBAllows(t *testing.T) {
+	ctx := context.Background()
+	c := adminClient(t)
+	ns := newNamespace(t, c)
+	ts := startAPIServer(t, ns, func(o *apiserver.Options) { o.DrainPollTime = 2 * time.Second })
+	// Replacement pods become Ready 1-2 s after they are created, so the PDB refuses evictions
+	// for a while after each one.
+	fakeKubelet(t, ts.kube, ns, 2*time.Second)
+	pool := map[string]string{"brupop-test/pool": ns}
+	a := ts.newAgent(t, readyNode(t, ts.kube, ns+"-a", pool, false))
+	workload(t, c, ns, "web", 3, 1, func(s *corev1.PodSpec) { s.NodeSelector = pool })
+	eventually(t, 30*time.Second, func() error {
+		on, err := podsByNode(ctx, c, ns, "web")
+		if err == nil && on[a.Node.Name] != 3 {
+			err = fmt.Errorf("web pods per node: %v, want 3 on %s", on, a.Node.Name)
+		}
+		return err
+	})
+	waitPDB(t, c, ns, "web", 1, 3)
+	b := readyNode(t, ts.kube, ns+"-b", pool, false)
+
+	minRunning := watchRunning(t, c, ns, "web")
+	start := time.Now()
+	busy := 0
+	for {
+		err := a.Client.CordonAndDrain(ctx, time.Now().Add(40*time.Second))
+		if errors.Is(err, agentapi.ErrDrainInProgress) {
+			busy++
+			continue
+		}
+		if err != nil {
+			t.Fatalf("cordon and drain: %v", err)
+		}
+		break
+	}
+	blocked := ts.metricValue(t, "brupop_apiserver_evictions_total", map[string]string{"result": string(drain.EventBlocked)})
+	evicted := ts.metricValue(t, "brupop_apiserver_evictions_total", map[string]string{"result": string(drain.EventEvicted)})
+	t.Logf("drain of 3 pods under maxUnavailable=1 took %s: %d answers 503 (still draining), %v evictions, %v refused by the PDB",
+		time.Since(start).Round(time.Millisecond), busy, evicted, blocked)
+	if evicted != 3 || blocked == 0 {
+		t.Errorf("evictions %v, refused by the PDB %v; want 3 evictions, some refused", evicted, blocked)
+	}
+	if least := minRunning(); least < 2 {
+		t.Errorf("at one time only %d web pods ran; the PDB allows one of three to be down", least)
+	}
+	on, err := podsByNode(ctx, c, ns, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if on[a.Node.Name] != 0 {
+		t.Errorf("web pods per node after the drain: %v, want none on %s", on, a.Node.Name)
+	}
+	var agents corev1.PodList
+	if err := c.List(ctx, &agents, client.InNamespace(ns), client.MatchingFields{"spec.nodeName": a.Node.Name}, client.MatchingLabels{"brupop.bottlerocket.aws/component": "agent"}); err != nil || len(agents.Items) != 1 {
+		t.Errorf("agent (DaemonSet) pods left on the drained node: %d, %v; want 1", len(agents.Items), err)
+	}
+	assertNode(t, c, a.Node.Name, true, true)
+	eventually(t, 30*time.Second, func() error {
+		on, err := podsByNode(ctx, c, ns, "web")
+		if err == nil && on[b.Name] != 3 {
+			err = fmt.Errorf("web pods per node: %v, want 3 on %s", on, b.Name)
+		}
+		return err
+	})
+	if err := a.Client.Uncordon(ctx); err != nil {
+		t.Fatal(err)
+	}
+	assertNode(t, c, a.Node.Name, false, false)
+}
+
+// assertNode checks a node's cordon and Brupop's mark of it.
+func assertNode(t *testing.T, c client.Client, name string, unschedulable, markedOurs bool) {
+	t.Helper()
+	var node corev1.Node
+	if err := c.Get(context.Background(), client.ObjectKey{Name: name}, &node); err != nil {
+		t.Fatal(err)
+	}
+	_, ours := node.Annotations[drain.AnnotationCordoned]
+	if node.Spec.Unschedulable != unschedulable || ours != markedOurs {
+		t.Errorf("node %s: unschedulable %v, cordoned-by-brupop %v; want %v, %v", name, node.Spec.Unschedulable, ours, unschedulable, markedOurs)
+	}
+}
+
+func TestAPIServerDrainStopsAtItsDeadline(t *testing.T) {
+	ctx := context.Background()
+	c := adminClient(t)
+	ns := newNamespace(t, c)
+	ts := startAPIServer(t, ns, nil)
+	fakeKubelet(t, ts.kube, ns, 0)
+	a := ts.newAgent(t, readyNode(t, ts.kube, ns+"-c", nil, false))
+	workload(t, c, ns, "db", 1, 0, func(s *corev1.PodSpec) { s.NodeName = a.Node.Name })
+	waitPDB(t, c, ns, "db", 0, 1)
+
+	start := time.Now()
+	err := a.Client.CordonAndDrain(ctx, time.Now().Add(3*time.Second))
+	var se *agentapi.StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusInternalServerError || !strings.Contains(se.Message, "deadline passed") || !strings.Contains(se.Message, ns+"/db-") {
+		t.Fatalf("drain past its deadline = %v; want 500 naming the deadline and the blocked pod", err)
+	}
+	t.Logf("drain blocked by a PDB answered after %s: %s", time.Since(start).Round(time.Millisecond), se.Message)
+	if on, _ := podsByNode(ctx, c, ns, "db"); on[a.Node.Name] != 1 {
+		t.Errorf("db pods per node: %v, want 1 still on %s", on, a.Node.Name)
+	}
+	assertNode(t, c, a.Node.Name, true, true)
+	if err := a.Client.Uncordon(ctx); err != nil {
+		t.Fatal(err)
+	}
+	assertNode(t, c, a.Node.Name, false, false)
+}
+
+func TestAPIServerLeavesAnAdministratorsCordonAndLabel(t *testing.T) {
+	ctx := context.Background()
+	c := adminClient(t)
+	ns := newNamespace(t, c)
+	ts := startAPIServer(t, ns, nil)
+	admin := ts.newAgent(t, readyNode(t, ts.kube, ns+"-d", map[string]string{brupopv2.ExcludeFromLBLabel: "True"}, true))
+	plain := ts.newAgent(t, readyNode(t, ts.kube, ns+"-e", nil, false))
+
+	for _, a := range []*agent{admin, plain} {
+		for name, step := range map[string]func(context.Context) error{
+			"exclude from LB": a.Client.ExcludeFromLB,
+			"cordon and drain": func(ctx context.Context) error {
+				return a.Client.CordonAndDrain(ctx, time.Time{})
+			},
+		} {
+			if err := step(ctx); err != nil {
+				t.Fatalf("%s %s: %v", name, a.Node.Name, err)
+			}
+		}
+	}
+	assertLB(t, c, plain.Node.Name, true)
+	assertNode(t, c, plain.Node.Name, true, true)
+	assertNode(t, c, admin.Node.Name, true, false)
+	for _, a := range []*agent{admin, plain} {
+		if err := a.Client.Uncordon(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Client.RemoveExclusionFromLB(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	assertNode(t, c, admin.Node.Name, true, false)
+	assertLB(t, c, admin.Node.Name, true)
+	assertNode(t, c, plain.Node.Name, false, false)
+	assertLB(t, c, plain.Node.Name, false)
+}
+
+func assertLB(t *testing.T, c client.Client, name string, excluded bool) {
+	t.Helper()
+	var node corev1.Node
+	if err := c.Get(context.Background(), client.ObjectKey{Name: name}, &node); err != nil {
+		t.Fatal(err)
+	}
+	if got := node.Labels[brupopv2.ExcludeFromLBLabel] == drain.ExcludeFromLBValue; got != excluded {
+		t.Errorf("node %s: excluded from load balancers %v, want %v (labels %v)", name, got, excluded, node.Labels)
+	}
+}
+
+// watchRunning samples the number of running pods labelled app=name until the returned function
+// is called, which returns the least number seen.
+func watchRunning(t *testing.T, c client.Client, ns, name string) func() int {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	least := make(chan int, 1)
+	go func() {
+		low := int(^uint(0) >> 1)
+		tick := time.NewTicker(25 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if on, err := podsByNode(ctx, c, ns, name); err == nil {
+				n := 0
+				for _, k := range on {
+					n += k
+				}
+				low = min(low, n)
+			}
+			select {
+			case <-ctx.Done():
+				least <- low
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	var once sync.Once
+	var result int
+	stop := func() int {
+		once.Do(func() { cancel(); result = <-least })
+		return result
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}

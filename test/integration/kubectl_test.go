@@ -1,0 +1,176 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	brupopv2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/fleetview"
+	"github.com/bottlerocket-os/brupop-go/internal/kubectlbrupop"
+)
+
+// kubectlBrupop runs `kubectl brupop args...` against the shared control plane.
+func kubectlBrupop(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := kubectlbrupop.NewCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	cmd.SetArgs(append([]string{"--kubeconfig", cluster.KubeconfigPath}, args...))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := cmd.ExecuteContext(ctx)
+	t.Logf("kubectl brupop %s\n%s%s", strings.Join(args, " "), out.String(), errOut.String())
+	return out.String(), err
+}
+
+// brupopNode creates a Ready Node, opted in or not, and its shadow reporting Idle on current
+// with target available; both go away when the test ends.
+func brupopNode(t *testing.T, c client.Client, ns, name string, optIn bool, current, target string) {
+	t.Helper()
+	ctx := context.Background()
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if optIn {
+		n.Labels = map[string]string{brupopv2.NodeOptInLabel: brupopv2.NodeOptInValue}
+	}
+	if err := c.Create(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Delete(context.Background(), n) })
+	now := metav1.Now()
+	ready := n.DeepCopy()
+	ready.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: now, LastTransitionTime: now}}
+	// A patch, not an update: the node controllers may have changed the Node meanwhile.
+	if err := c.Status().Patch(ctx, ready, client.MergeFrom(n)); err != nil {
+		t.Fatal(err)
+	}
+	brs := shadow(ns, name, brupopv2.StateIdle, nil)
+	if err := c.Create(ctx, brs); err != nil {
+		t.Fatal(err)
+	}
+	brs.Status = &brupopv2.BottlerocketShadowStatus{CurrentVersion: current, TargetVersion: target, CurrentState: brupopv2.StateIdle}
+	if err := c.Status().Update(ctx, brs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// controllerDeployment creates a controller Deployment without replicas whose environment the
+// plugin reads.
+func controllerDeployment(t *testing.T, c client.Client, ns, maxConcurrent string) {
+	t.Helper()
+	labels := map[string]string{brupopv2.ComponentLabel: kubectlbrupop.ControllerComponent}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: kubectlbrupop.ControllerDeploymentName, Labels: labels},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](0), Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "brupop", Image: "brupop", Env: []corev1.EnvVar{{Name: "MAX_CONCURRENT_UPDATE", Value: maxConcurrent}}}}}}},
+	}
+	if err := c.Create(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestKubectlBrupop(t *testing.T) {
+	ctx := context.Background()
+	c := adminClient(t)
+	ns := newNamespace(t, c)
+	current, unlabelled, waiting := ns+"-current", ns+"-unlabelled", ns+"-waiting"
+	brupopNode(t, c, ns, current, true, "1.21.0", "1.21.0")
+	brupopNode(t, c, ns, unlabelled, false, "1.20.0", "1.21.0")
+	brupopNode(t, c, ns, waiting, true, "1.20.0", "1.21.0")
+	controllerDeployment(t, c, ns, "2")
+	kubeconfig, err := clientcmd.LoadFromFile(cluster.KubeconfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("status", func(t *testing.T) {
+		out, err := kubectlBrupop(t, "status", "-n", ns, "--context", kubeconfig.CurrentContext, "--request-timeout", "10s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{current, unlabelled, waiting, "3 nodes (1.20.0 x2, 1.21.0 x1) | in flight 1/2 | waiting 1 (NotOptedIn 1)"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("status does not show %q", want)
+			}
+		}
+	})
+	t.Run("status -o json", func(t *testing.T) {
+		out, err := kubectlBrupop(t, "status", "-n", ns, "-o", "json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st fleetview.Status
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			t.Fatalf("status -o json is not JSON: %v", err)
+		}
+		if len(st.Nodes) != 3 || st.Summary.Limit != 2 || st.Summary.ControllerSource != "Deployment "+ns+"/"+kubectlbrupop.ControllerDeploymentName {
+			t.Errorf("status -o json = %d nodes, limit %d, source %q; want 3, 2, the Deployment", len(st.Nodes), st.Summary.Limit, st.Summary.ControllerSource)
+		}
+	})
+	t.Run("pause creates the FleetPolicy", func(t *testing.T) {
+		out, err := kubectlBrupop(t, "pause", "-n", ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, "spec.paused: false -> true") {
+			t.Errorf("pause does not say what changed")
+		}
+		var fp brupopv2.FleetPolicy
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: brupopv2.DefaultFleetPolicyName}, &fp); err != nil {
+			t.Fatal(err)
+		}
+		if !fp.Spec.Paused {
+			t.Errorf("FleetPolicy spec.paused = false after pause")
+		}
+	})
+	t.Run("why a node waits while paused", func(t *testing.T) {
+		out, err := kubectlBrupop(t, "why", waiting, "-n", ns, "-o", "json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e fleetview.Explanation
+		if err := json.Unmarshal([]byte(out), &e); err != nil {
+			t.Fatalf("why -o json is not JSON: %v", err)
+		}
+		if e.Verdict != fleetview.VerdictWaiting || e.Reason != "Paused" {
+			t.Errorf("why %s = %s (%s), want Waiting (Paused)", waiting, e.Verdict, e.Reason)
+		}
+	})
+	t.Run("why a node without the label", func(t *testing.T) {
+		out, err := kubectlBrupop(t, "why", unlabelled, "-n", ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, "Waiting (NotOptedIn)") || !strings.Contains(out, "kubectl label node "+unlabelled) {
+			t.Errorf("why does not explain the missing label")
+		}
+	})
+	t.Run("resume VERSION", func(t *testing.T) {
+		if _, err := kubectlBrupop(t, "resume", "1.21.0", "-n", ns); err != nil {
+			t.Fatal(err)
+		}
+		var fp brupopv2.FleetPolicy
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: brupopv2.DefaultFleetPolicyName}, &fp); err != nil {
+			t.Fatal(err)
+		}
+		if fp.Spec.Paused || fp.Annotations[brupopv2.ResumeAnnotation] != "1.21.0" {
+			t.Errorf("after resume 1.21.0: paused %t, annotation %q; want false, 1.21.0", fp.Spec.Paused, fp.Annotations[brupopv2.ResumeAnnotation])
+		}
+	})
+	t.Run("why an unknown node fails", func(t *testing.T) {
+		if _, err := kubectlBrupop(t, "why", ns+"-nope", "-n", ns); err == nil {
+			t.Error("why of an unknown node succeeded")
+		}
+	})
+}
