@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/term"
 	"k8s.io/klog/v2"
 
 	"github.com/bottlerocket-os/brupop-go/internal/sim"
@@ -113,7 +114,11 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}()
 	fmt.Fprintf(stdout, "Cluster up in %.1fs. Releasing %s: max %d at once, monitoring %s.\n\n",
 		time.Since(began).Seconds(), c.Options.To, opts.MaxConcurrent, opts.MonitoringPeriod)
-	summary, err := c.Rollout(ctx, sim.NewView(stdout, isTerminal(stdout), c.Options))
+	view := sim.NewLogView(stdout, c.Options)
+	if width, ok := terminalWidth(stdout); ok {
+		view = sim.NewTerminalView(stdout, width, c.Options)
+	}
+	summary, err := c.Rollout(ctx, view)
 	if err != nil {
 		return err
 	}
@@ -150,12 +155,15 @@ func writeJSON(path string, v any) error {
 	return nil
 }
 
-// isTerminal reports whether w is a terminal that understands ANSI escapes.
-func isTerminal(w io.Writer) bool {
+// terminalWidth returns the width of w when it is a terminal that understands ANSI escapes.
+func terminalWidth(w io.Writer) (int, bool) {
 	f, ok := w.(*os.File)
-	if !ok || os.Getenv("TERM") == "dumb" {
-		return false
+	if !ok || os.Getenv("TERM") == "dumb" || !term.IsTerminal(int(f.Fd())) {
+		return 0, false
 	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	width, _, err := term.GetSize(int(f.Fd()))
+	if err != nil || width <= 0 {
+		width = 80
+	}
+	return width, true
 }

@@ -17,7 +17,7 @@ func TestRolloutFourNodes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	s, err := c.Rollout(ctx, NewView(&out, false, c.Options))
+	s, err := c.Rollout(ctx, NewLogView(&out, c.Options))
 	if err != nil {
 		t.Fatalf("Rollout: %v\n%s", err, out.String())
 	}

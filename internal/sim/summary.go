@@ -130,7 +130,7 @@ func (o *observer) invariants(end []string) []Invariant {
 	return []Invariant{
 		mk(fmt.Sprintf("never more than %d nodes in flight", o.c.Options.MaxConcurrent), flight),
 		mk(fmt.Sprintf("no node unschedulable unless being updated (grace %s)", unschedulableGrace), unsched),
-		mk("at the end every node Idle on "+o.c.Options.To+" and schedulable", end),
+		mk("at the end every node Idle and schedulable, on "+o.c.Options.To+" unless told to fail", end),
 	}
 }
 

@@ -4,40 +4,51 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 )
 
-// NewView returns a View writing to w: a table redrawn in place when w is a terminal
-// (ANSI), else plain log lines, one per change of a node's state and a progress line every
-// few seconds.
-func NewView(w io.Writer, terminal bool, opts Options) View {
-	if terminal {
-		return &terminalView{w: w, opts: opts}
-	}
+// NewTerminalView returns a View that redraws the node table and the progress line in place
+// on a terminal of width columns, with ANSI escapes.
+func NewTerminalView(w io.Writer, width int, opts Options) View {
+	return &terminalView{w: w, width: max(width, 40), opts: opts}
+}
+
+// NewLogView returns a View that writes plain log lines: one per change of a node's state
+// and a progress line when the counts change or every few seconds.
+func NewLogView(w io.Writer, opts Options) View {
 	return &logView{w: w, opts: opts, states: map[string]string{}}
 }
 
 // terminalView redraws the table and the progress line.
 type terminalView struct {
 	w     io.Writer
+	width int
 	opts  Options
 	lines int // lines drawn last time, to move up over
 }
 
-// Update redraws the table.
+// Update redraws the table; lines are cut to the terminal's width so none wraps and the
+// next redraw moves up over exactly what this one drew.
 func (v *terminalView) Update(s Snapshot, elapsed time.Duration) {
 	var b strings.Builder
 	writeTable(&b, s)
 	b.WriteString(progress(s, v.opts, elapsed) + "\n")
-	out := b.String()
+	lines := strings.SplitAfter(b.String(), "\n")
+	var out strings.Builder
 	if v.lines > 0 {
-		fmt.Fprintf(v.w, "\x1b[%dA\x1b[J", v.lines)
+		fmt.Fprintf(&out, "\x1b[%dA\x1b[J", v.lines)
 	}
-	_, _ = io.WriteString(v.w, out)
-	v.lines = strings.Count(out, "\n")
+	v.lines = 0
+	for _, l := range lines {
+		if l == "" {
+			continue
+		}
+		out.WriteString(truncate(strings.TrimSuffix(l, "\n"), v.width) + "\n")
+		v.lines++
+	}
+	_, _ = io.WriteString(v.w, out.String())
 }
 
 // Done prints the summary under the last table.
@@ -76,19 +87,21 @@ func (v *logView) Update(s Snapshot, elapsed time.Duration) {
 // Done prints the summary.
 func (v *logView) Done(s Summary) { writeSummary(v.w, s) }
 
+// tableRow lays out one line of the node table in fixed columns, so the table holds still
+// while it is redrawn.
+const tableRow = "%-8s %-36s %-18s %8s %7s  %s\n"
+
 // writeTable writes the node table.
 func writeTable(w io.Writer, s Snapshot) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tSTATE\tVERSION -> TARGET\tIN STATE\tCRASHES\tREASON")
+	fmt.Fprintf(w, tableRow, "NODE", "STATE (> DESIRED)", "VERSION -> TARGET", "IN STATE", "CRASHES", "REASON")
 	for _, r := range s.Rows {
 		state := string(r.State)
 		if r.Desired != r.State && r.InFlight {
 			state += " > " + abbreviate(r.Desired)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s -> %s\t%s\t%d\t%s\n", r.Name, state, r.Version, r.Target,
-			s.At.Sub(r.Since).Truncate(100*time.Millisecond), r.CrashCount, truncate(r.Reason, 50))
+		fmt.Fprintf(w, tableRow, r.Name, state, r.Version+" -> "+r.Target,
+			s.At.Sub(r.Since).Truncate(100*time.Millisecond), fmt.Sprint(r.CrashCount), r.Reason)
 	}
-	_ = tw.Flush()
 }
 
 // abbreviate shortens a desired state for the table.
