@@ -30,6 +30,7 @@ generate: tools ## Generate deepcopy code from the API markers.
 manifests: tools ## Generate the CRD and RBAC manifests under config/.
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:dir=config/crd
 	go run ./hack/crdpatch config/crd/brupop.bottlerocket.aws_bottlerocketshadows.yaml
+	$(CONTROLLER_GEN) rbac:roleName=brupop-controller-role paths=./internal/controller/... output:rbac:dir=config/rbac/controller
 
 .PHONY: fmt
 fmt: ## Format the code.

@@ -81,6 +81,12 @@ func ParseOptions(args []string, getenv func(string) string) (Options, error) {
 	fs.StringVar(&ansi, "logging-ansi-enabled", env("LOGGING_ANSI_ENABLED", "false"), "true or false (env LOGGING_ANSI_ENABLED)")
 	fs.StringVar(&o.LogFilter, "tracing-filter-directive", env("TRACING_FILTER_DIRECTIVE", "info"), "log level such as info or debug (env TRACING_FILTER_DIRECTIVE)")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			var usage strings.Builder
+			fs.SetOutput(&usage)
+			fs.PrintDefaults()
+			return Options{}, fmt.Errorf("usage of the controller (flags override the environment):\n%s", usage.String())
+		}
 		return Options{}, fmt.Errorf("controller: %w", err)
 	}
 	if fs.NArg() > 0 {
