@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
@@ -112,11 +114,14 @@ func ptrTime(t time.Time) *metav1.Time {
 func (r *Reconciler) writeStatus(ctx context.Context, fp *v2.FleetPolicy, st v2.FleetPolicyStatus, resumed bool) error {
 	// Compare with what was read; metav1.Time round-trips to the second, like st.
 	if !equality.Semantic.DeepEqual(fp.Status, st) {
-		updated := fp.DeepCopy()
-		updated.Status = st
 		// The controller is the only writer of status and st is computed from the union of its
-		// memory and the stored status, so no optimistic lock is needed.
-		if err := r.Client.Status().Patch(ctx, updated, client.MergeFrom(fp), fieldOwner); err != nil {
+		// memory and the stored status: the patch replaces the whole status, with no lock.
+		body, err := json.Marshal(map[string]any{"status": st})
+		if err != nil {
+			return fmt.Errorf("encode FleetPolicy status: %w", err)
+		}
+		updated := fp.DeepCopy()
+		if err := r.Client.Status().Patch(ctx, updated, client.RawPatch(types.MergePatchType, body), fieldOwner); err != nil {
 			return fmt.Errorf("patch FleetPolicy status: %w", err)
 		}
 		fp = updated
