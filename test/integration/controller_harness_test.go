@@ -118,14 +118,20 @@ func testOptions(ns, maxConcurrent string) controller.Options {
 	}
 }
 
-// startController runs a controller with cfg's identity until stop or the end of the test.
+// startController runs a controller with cfg's identity until stop or the end of the test, with
+// its metrics in a registry of its own.
 func startController(t *testing.T, cfg *rest.Config, o controller.Options) *runningController {
+	t.Helper()
+	return startControllerWith(t, cfg, o, prometheus.NewRegistry())
+}
+
+// startControllerWith is startController with the metrics registered in reg.
+func startControllerWith(t *testing.T, cfg *rest.Config, o controller.Options, reg *prometheus.Registry) *runningController {
 	t.Helper()
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	setLoggerOnce.Do(func() { ctrllog.SetLogger(o.Logger(os.Stderr)) })
-	reg := prometheus.NewRegistry()
 	mgr, err := controller.NewManager(cfg, o, reg)
 	if err != nil {
 		t.Fatal(err)

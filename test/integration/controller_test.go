@@ -3,15 +3,20 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	brupopv2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/controller"
@@ -341,7 +346,18 @@ func TestControllerRemovesShadowsOfOptedOutAndDeletedNodes(t *testing.T) {
 	for _, n := range names {
 		newFleetNode(t, c, ns, n)
 	}
-	startController(t, controllerIdentity(t, c, ns, nil), testOptions(ns, "1"))
+	o := testOptions(ns, "1")
+	o.MetricsAddr, o.HealthAddr = freeAddr(t), freeAddr(t)
+	// The only test serving controller-runtime's global registry, as cmd/controller does.
+	startControllerWith(t, controllerIdentity(t, c, ns, nil), o, ctrlmetrics.Registry.(*prometheus.Registry))
+	for _, probe := range []struct{ url, want string }{
+		{"http://" + o.HealthAddr + "/healthz", "ok"},
+		{"http://" + o.HealthAddr + "/readyz", "ok"},
+		{"http://" + o.MetricsAddr + "/metrics", `brupop_hosts_state{state="Idle"} 3`},
+		{"http://" + o.MetricsAddr + "/metrics", `brupop_hosts_version{bottlerocket_version="` + oldVersion + `"} 3`},
+	} {
+		eventually(t, 15*time.Second, func() error { return httpContains(probe.url, probe.want) })
+	}
 	var node corev1.Node
 	if err := c.Get(context.Background(), client.ObjectKey{Name: names[0]}, &node); err != nil {
 		t.Fatal(err)
@@ -367,4 +383,32 @@ func TestControllerRemovesShadowsOfOptedOutAndDeletedNodes(t *testing.T) {
 	if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: brupopv2.ShadowName(names[2])}, &brupopv2.BottlerocketShadow{}); err != nil {
 		t.Errorf("shadow of the opted-in node: %v", err)
 	}
+}
+
+// freeAddr returns a free local TCP address.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// httpContains fetches url and checks that the body contains want.
+func httpContains(url, want string) error {
+	resp, err := http.Get(url) //nolint:gosec,noctx // a test URL of our own
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+		return fmt.Errorf("GET %s: %s, body lacks %q", url, resp.Status, want)
+	}
+	return nil
 }
