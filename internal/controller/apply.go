@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
@@ -91,7 +92,13 @@ func patchedShadow(before *v2.BottlerocketShadow, d statemachine.Decision, drain
 // expect remembers the generation of a shadow just written: no pass decides until the cache
 // has it, so a stale cache never counts fewer nodes in flight than there are.
 func (r *Reconciler) expect(s *v2.BottlerocketShadow) {
-	r.expected[s.Name] = s.Generation
+	r.expected[s.Name] = written{uid: s.UID, generation: s.Generation}
+}
+
+// written identifies a shadow write: a shadow recreated under the same name is another object.
+type written struct {
+	uid        types.UID
+	generation int64
 }
 
 // cacheBehind reports whether the cache has not yet seen a shadow this controller wrote, and
@@ -100,13 +107,9 @@ func (r *Reconciler) cacheBehind(w *world) bool {
 	if len(r.expected) == 0 {
 		return false
 	}
-	seen := make(map[string]int64, len(w.shadows))
-	for i := range w.shadows {
-		seen[w.shadows[i].Name] = w.shadows[i].Generation
-	}
 	behind := false
-	for name, gen := range r.expected {
-		if g, ok := seen[name]; ok && g < gen {
+	for name, wr := range r.expected {
+		if s := w.shadow(name); s != nil && s.UID == wr.uid && s.Generation < wr.generation {
 			behind = true
 			continue
 		}

@@ -52,34 +52,11 @@ type Options struct {
 // ParseOptions reads the flags in args (without the program name) with the environment, read
 // through getenv, as their defaults, and validates the result.
 func ParseOptions(args []string, getenv func(string) string) (Options, error) {
-	env := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
-	metricsAddr := ":8080"
-	if strings.Contains(getenv("KUBERNETES_SERVICE_HOST"), ":") {
-		metricsAddr = "[::]:8080"
-	}
 	var o Options
 	var ansi string
 	fs := flag.NewFlagSet("controller", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&o.Namespace, "namespace", env("POD_NAMESPACE", v2.DefaultNamespace), "namespace of the shadows, the FleetPolicy and the Lease (env POD_NAMESPACE)")
-	fs.StringVar(&o.NodeName, "node-name", getenv("MY_NODE_NAME"), "node the controller runs on; it updates last (env MY_NODE_NAME, required)")
-	fs.StringVar(&o.Environment.MaxConcurrentUpdate, "max-concurrent-update", getenv("MAX_CONCURRENT_UPDATE"), "nodes updating at once: a number, unlimited or N% (env MAX_CONCURRENT_UPDATE, required)")
-	fs.StringVar(&o.Environment.SchedulerCronExpression, "scheduler-cron-expression", getenv("SCHEDULER_CRON_EXPRESSION"), "when updates may start, 6 or 7 cron fields with seconds (env SCHEDULER_CRON_EXPRESSION)")
-	fs.StringVar(&o.Environment.UpdateWindowStart, "update-window-start", getenv("UPDATE_WINDOW_START"), "deprecated H:M:S (env UPDATE_WINDOW_START)")
-	fs.StringVar(&o.Environment.UpdateWindowStop, "update-window-stop", getenv("UPDATE_WINDOW_STOP"), "deprecated H:M:S (env UPDATE_WINDOW_STOP)")
-	fs.StringVar(&o.TimeZone, "time-zone", env("SCHEDULER_TIME_ZONE", "UTC"), "IANA time zone of the schedule (env SCHEDULER_TIME_ZONE)")
-	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", metricsAddr, "address of /metrics, 0 to disable")
-	fs.StringVar(&o.HealthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz, 0 to disable")
-	fs.BoolVar(&o.LeaderElect, "leader-elect", true, "elect a leader on a Lease so that only one replica acts")
-	fs.StringVar(&o.LeaderElectionID, "leader-election-id", DefaultLeaderElectionID, "name of the leader election Lease")
-	fs.StringVar(&o.LogFormat, "logging-formatter", env("LOGGING_FORMATTER", "pretty"), "full, compact, pretty or json (env LOGGING_FORMATTER)")
-	fs.StringVar(&ansi, "logging-ansi-enabled", env("LOGGING_ANSI_ENABLED", "false"), "true or false (env LOGGING_ANSI_ENABLED)")
-	fs.StringVar(&o.LogFilter, "tracing-filter-directive", env("TRACING_FILTER_DIRECTIVE", "info"), "log level such as info or debug (env TRACING_FILTER_DIRECTIVE)")
+	defineFlags(fs, &o, &ansi, getenv)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			var usage strings.Builder
@@ -184,4 +161,33 @@ func (o Options) Logger(w io.Writer) logr.Logger {
 		h = slog.NewJSONHandler(w, opts)
 	}
 	return logr.FromSlogHandler(h)
+}
+
+// defineFlags defines the flags of o in fs, with the environment read through getenv as their
+// defaults.
+func defineFlags(fs *flag.FlagSet, o *Options, ansi *string, getenv func(string) string) {
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	metricsAddr := ":8080"
+	if strings.Contains(getenv("KUBERNETES_SERVICE_HOST"), ":") {
+		metricsAddr = "[::]:8080"
+	}
+	fs.StringVar(&o.Namespace, "namespace", env("POD_NAMESPACE", v2.DefaultNamespace), "namespace of the shadows, the FleetPolicy and the Lease (env POD_NAMESPACE)")
+	fs.StringVar(&o.NodeName, "node-name", getenv("MY_NODE_NAME"), "node the controller runs on; it updates last (env MY_NODE_NAME, required)")
+	fs.StringVar(&o.Environment.MaxConcurrentUpdate, "max-concurrent-update", getenv("MAX_CONCURRENT_UPDATE"), "nodes updating at once: a number, unlimited or N% (env MAX_CONCURRENT_UPDATE, required)")
+	fs.StringVar(&o.Environment.SchedulerCronExpression, "scheduler-cron-expression", getenv("SCHEDULER_CRON_EXPRESSION"), "when updates may start, 6 or 7 cron fields with seconds (env SCHEDULER_CRON_EXPRESSION)")
+	fs.StringVar(&o.Environment.UpdateWindowStart, "update-window-start", getenv("UPDATE_WINDOW_START"), "deprecated H:M:S (env UPDATE_WINDOW_START)")
+	fs.StringVar(&o.Environment.UpdateWindowStop, "update-window-stop", getenv("UPDATE_WINDOW_STOP"), "deprecated H:M:S (env UPDATE_WINDOW_STOP)")
+	fs.StringVar(&o.TimeZone, "time-zone", env("SCHEDULER_TIME_ZONE", "UTC"), "IANA time zone of the schedule (env SCHEDULER_TIME_ZONE)")
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", metricsAddr, "address of /metrics, 0 to disable")
+	fs.StringVar(&o.HealthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz, 0 to disable")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", true, "elect a leader on a Lease so that only one replica acts")
+	fs.StringVar(&o.LeaderElectionID, "leader-election-id", DefaultLeaderElectionID, "name of the leader election Lease")
+	fs.StringVar(&o.LogFormat, "logging-formatter", env("LOGGING_FORMATTER", "pretty"), "full, compact, pretty or json (env LOGGING_FORMATTER)")
+	fs.StringVar(ansi, "logging-ansi-enabled", env("LOGGING_ANSI_ENABLED", "false"), "true or false (env LOGGING_ANSI_ENABLED)")
+	fs.StringVar(&o.LogFilter, "tracing-filter-directive", env("TRACING_FILTER_DIRECTIVE", "info"), "log level such as info or debug (env TRACING_FILTER_DIRECTIVE)")
 }

@@ -44,7 +44,7 @@ type Reconciler struct {
 
 	mu          sync.Mutex
 	podsWatched bool
-	expected    map[string]int64
+	expected    map[string]written
 	ledger      []rollout.VersionLedger
 	lastRunEnd  time.Time
 	lastGood    *rollout.Settings
@@ -56,7 +56,7 @@ type Reconciler struct {
 func NewReconciler(c client.Client, apiReader client.Reader, rec events.EventRecorder, m *metrics.Metrics, o Options) *Reconciler {
 	return &Reconciler{Client: c, APIReader: apiReader, Recorder: rec, Metrics: m, Clock: clock.RealClock{},
 		namespace: o.Namespace, nodeName: o.NodeName, timeZone: o.TimeZone, environment: o.Environment,
-		expected: map[string]int64{}, waits: map[string]rollout.WaitReason{}, announced: map[string]bool{}}
+		expected: map[string]written{}, waits: map[string]rollout.WaitReason{}, announced: map[string]bool{}}
 }
 
 // Reconcile makes one decision pass: read the world from the cache, decide, write the specs,
