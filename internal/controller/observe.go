@@ -47,7 +47,7 @@ func (r *Reconciler) observe(w *world, plan rollout.Plan, halts []rollout.Halt, 
 			}
 			r.Metrics.Transition(string(from), string(to), spent)
 		}
-		if f := a.Decision.Failure; f != nil {
+		if f := a.Failure; f != nil {
 			r.Metrics.Failure(f.Reason, string(f.Class))
 		}
 	}

@@ -140,7 +140,7 @@ func (r *Reconciler) loadLedger(ctx context.Context, fp *v2.FleetPolicy, now tim
 // the Oneshot run.
 func (r *Reconciler) remember(done []applied, plan rollout.Plan) {
 	for _, a := range done {
-		if f := a.Decision.Failure; f != nil && f.Class == statemachine.ClassRelease {
+		if f := a.Failure; f != nil && f.Class == statemachine.ClassRelease {
 			r.ledger = recordFailure(r.ledger, rollout.NodeFailure{Node: a.Node, Failure: *f})
 		}
 	}

@@ -377,7 +377,7 @@ func TestControllerRemovesShadowsOfOptedOutAndDeletedNodes(t *testing.T) {
 			if apierrors.IsNotFound(err) {
 				return nil
 			}
-			return fmt.Errorf("shadow of %s still there: %v", n, err)
+			return fmt.Errorf("shadow of %s still there: %w", n, err)
 		})
 	}
 	if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: brupopv2.ShadowName(names[2])}, &brupopv2.BottlerocketShadow{}); err != nil {
@@ -392,7 +392,7 @@ func freeAddr(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().String()
 }
 
@@ -402,7 +402,7 @@ func httpContains(url, want string) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return err
