@@ -105,7 +105,8 @@ type runningController struct {
 	once   sync.Once
 	cancel context.CancelFunc
 	done   chan error
-	reg    *prometheus.Registry
+	// reg holds the metrics when the controller has a registry of its own.
+	reg *prometheus.Registry
 }
 
 // testOptions are the controller options of a test in ns.
@@ -122,11 +123,14 @@ func testOptions(ns, maxConcurrent string) controller.Options {
 // its metrics in a registry of its own.
 func startController(t *testing.T, cfg *rest.Config, o controller.Options) *runningController {
 	t.Helper()
-	return startControllerWith(t, cfg, o, prometheus.NewRegistry())
+	reg := prometheus.NewRegistry()
+	rc := startControllerWith(t, cfg, o, reg)
+	rc.reg = reg
+	return rc
 }
 
 // startControllerWith is startController with the metrics registered in reg.
-func startControllerWith(t *testing.T, cfg *rest.Config, o controller.Options, reg *prometheus.Registry) *runningController {
+func startControllerWith(t *testing.T, cfg *rest.Config, o controller.Options, reg prometheus.Registerer) *runningController {
 	t.Helper()
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
@@ -137,7 +141,7 @@ func startControllerWith(t *testing.T, cfg *rest.Config, o controller.Options, r
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	rc := &runningController{cancel: cancel, done: make(chan error, 1), reg: reg}
+	rc := &runningController{cancel: cancel, done: make(chan error, 1)}
 	go func() { rc.done <- mgr.Start(ctx) }()
 	t.Cleanup(func() { rc.stop(t) })
 	return rc

@@ -348,13 +348,15 @@ func TestControllerRemovesShadowsOfOptedOutAndDeletedNodes(t *testing.T) {
 	}
 	o := testOptions(ns, "1")
 	o.MetricsAddr, o.HealthAddr = freeAddr(t), freeAddr(t)
-	// The only test serving controller-runtime's global registry, as cmd/controller does.
-	startControllerWith(t, controllerIdentity(t, c, ns, nil), o, ctrlmetrics.Registry.(*prometheus.Registry))
+	// Served from controller-runtime's registry, as cmd/controller does; a constant label keeps
+	// the collectors of repeated runs (-count) apart.
+	reg := prometheus.WrapRegistererWith(prometheus.Labels{"test_run": ns}, ctrlmetrics.Registry)
+	startControllerWith(t, controllerIdentity(t, c, ns, nil), o, reg)
 	for _, probe := range []struct{ url, want string }{
 		{"http://" + o.HealthAddr + "/healthz", "ok"},
 		{"http://" + o.HealthAddr + "/readyz", "ok"},
-		{"http://" + o.MetricsAddr + "/metrics", `brupop_hosts_state{state="Idle"} 3`},
-		{"http://" + o.MetricsAddr + "/metrics", `brupop_hosts_version{bottlerocket_version="` + oldVersion + `"} 3`},
+		{"http://" + o.MetricsAddr + "/metrics", `brupop_hosts_state{state="Idle",test_run="` + ns + `"} 3`},
+		{"http://" + o.MetricsAddr + "/metrics", `brupop_hosts_version{bottlerocket_version="` + oldVersion + `",test_run="` + ns + `"} 3`},
 	} {
 		eventually(t, 15*time.Second, func() error { return httpContains(probe.url, probe.want) })
 	}
