@@ -31,6 +31,7 @@ manifests: tools ## Generate the CRD and RBAC manifests under config/.
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:dir=config/crd
 	go run ./hack/crdpatch config/crd/brupop.bottlerocket.aws_bottlerocketshadows.yaml
 	$(CONTROLLER_GEN) rbac:roleName=brupop-apiserver-role paths=./internal/apiserver/... output:rbac:dir=config/rbac/apiserver
+	$(CONTROLLER_GEN) rbac:roleName=brupop-controller-role paths=./internal/controller/... output:rbac:dir=config/rbac/controller
 
 .PHONY: fmt
 fmt: ## Format the code.

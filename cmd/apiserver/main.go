@@ -17,6 +17,7 @@ import (
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/apiserver"
+	"github.com/bottlerocket-os/brupop-go/internal/logging"
 )
 
 // namespaceFile holds the pod's namespace when it runs in a cluster.
@@ -26,7 +27,7 @@ const namespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 type options struct {
 	server     apiserver.Options
 	kubeconfig string
-	logging    logOptions
+	logging    logging.Options
 }
 
 func main() {
@@ -42,7 +43,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	log, err := opts.logging.logger(os.Stderr)
+	log, err := logging.New(os.Stderr, opts.logging)
 	if err != nil {
 		return err
 	}
@@ -70,7 +71,10 @@ func parse(args []string) (options, error) {
 		}
 		o.server.Port = port
 	}
-	o.logging, errs = logOptionsFromEnv(errs)
+	var err error
+	if o.logging, err = logging.FromEnv(); err != nil {
+		errs = append(errs, err)
+	}
 	fs := flag.NewFlagSet("apiserver", flag.ContinueOnError)
 	s := &o.server
 	fs.IntVar(&s.Port, "port", s.Port, "HTTPS port (env APISERVER_INTERNAL_PORT)")
@@ -84,15 +88,15 @@ func parse(args []string) (options, error) {
 	fs.Int64Var(&s.MaxBodyBytes, "max-body-bytes", s.MaxBodyBytes, "largest agent request body")
 	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", s.ShutdownTimeout, "longest wait for running requests on SIGTERM")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; empty means the in-cluster configuration")
-	fs.StringVar(&o.logging.format, "log-format", o.logging.format, "full, compact, pretty or json (env LOGGING_FORMATTER)")
-	fs.StringVar(&o.logging.level, "log-level", o.logging.level, "error, warn, info, debug or trace (env TRACING_FILTER_DIRECTIVE)")
+	fs.StringVar(&o.logging.Format, "log-format", o.logging.Format, "full, compact, pretty or json (env LOGGING_FORMATTER)")
+	fs.StringVar(&o.logging.Filter, "log-level", o.logging.Filter, "error, warn, info, debug or trace (env TRACING_FILTER_DIRECTIVE)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
-	errs = append(errs, o.logging.validate(), o.server.Validate())
+	errs = append(errs, o.logging.Validate(), o.server.Validate())
 	return o, errors.Join(errs...)
 }
 

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/bottlerocket-os/brupop-go/internal/controller"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		writeTerminationLog(err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	o, err := controller.ParseOptions(args, os.Getenv)
+	if err != nil {
+		return err
+	}
+	logger := o.Logger(os.Stderr)
+	ctrl.SetLogger(logger)
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("controller: Kubernetes client configuration: %w", err)
+	}
+	mgr, err := controller.NewManager(cfg, o, ctrlmetrics.Registry)
+	if err != nil {
+		return err
+	}
+	ctx := ctrl.SetupSignalHandler()
+	logger.Info("Starting controller", "namespace", o.Namespace, "node", o.NodeName, "maxConcurrentUpdate", o.Environment.MaxConcurrentUpdate)
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("controller: %w", err)
+	}
+	return nil
+}
+
+// writeTerminationLog writes the fatal error where Kubernetes shows it (TERMINATION_LOG, as
+// upstream), ignoring failures: the error is on stderr already.
+func writeTerminationLog(err error) {
+	path := os.Getenv("TERMINATION_LOG")
+	if path == "" {
+		path = "/dev/termination-log"
+	}
+	_ = os.WriteFile(path, []byte(err.Error()), 0o644)
+}

@@ -1,0 +1,154 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/rollout"
+	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
+)
+
+// fieldOwner names the controller as the manager of the fields it writes.
+var fieldOwner = client.FieldOwner("brupop-controller")
+
+// errConflict marks writes refused because the cache was stale; the pass is retried.
+var errConflict = errors.New("controller: stale read")
+
+// staleOr returns errConflict for a write refused by the optimistic lock, err otherwise.
+func staleOr(err error) error {
+	if apierrors.IsConflict(err) {
+		return errConflict
+	}
+	return err
+}
+
+// applied is a Change whose spec was written, with the shadow before and after.
+type applied struct {
+	rollout.Change
+	before, after *v2.BottlerocketShadow
+}
+
+// applyChanges writes the spec of every change. A change whose shadow is gone is skipped; the
+// others are attempted even after an error. It returns the changes that were written.
+func (r *Reconciler) applyChanges(ctx context.Context, w *world, plan rollout.Plan, s rollout.Settings) ([]applied, error) {
+	var done []applied
+	var errs []error
+	for _, c := range plan.Changes {
+		before := w.shadow(c.Shadow)
+		if before == nil {
+			continue
+		}
+		after := patchedShadow(before, c.Decision, s.DrainTimeout)
+		err := r.Client.Patch(ctx, after, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}), fieldOwner)
+		switch {
+		case apierrors.IsNotFound(err):
+			continue
+		case err != nil:
+			errs = append(errs, fmt.Errorf("patch shadow %s: %w", c.Shadow, staleOr(err)))
+			continue
+		}
+		r.expect(after)
+		done = append(done, applied{Change: c, before: before, after: after})
+	}
+	return done, errors.Join(errs...)
+}
+
+// patchedShadow returns the shadow with the decision's spec and annotations applied. A node that
+// starts gets the effective drain deadline in DrainTimeoutAnnotation (removed when the API
+// server's default applies).
+func patchedShadow(before *v2.BottlerocketShadow, d statemachine.Decision, drainTimeout time.Duration) *v2.BottlerocketShadow {
+	after := before.DeepCopy()
+	after.Spec = *d.Spec.DeepCopy()
+	set := func(k, v string) {
+		if after.Annotations == nil {
+			after.Annotations = map[string]string{}
+		}
+		after.Annotations[k] = v
+	}
+	if d.Record != nil {
+		set(statemachine.RecordAnnotation, d.Record.String())
+	}
+	if d.ClearRecord {
+		delete(after.Annotations, statemachine.RecordAnnotation)
+	}
+	if d.Start {
+		if drainTimeout > 0 {
+			set(v2.DrainTimeoutAnnotation, drainTimeout.String())
+		} else {
+			delete(after.Annotations, v2.DrainTimeoutAnnotation)
+		}
+	}
+	return after
+}
+
+// expect remembers the generation of a shadow just written: no pass decides until the cache
+// has it, so a stale cache never counts fewer nodes in flight than there are.
+func (r *Reconciler) expect(s *v2.BottlerocketShadow) {
+	r.expected[s.Name] = written{uid: s.UID, generation: s.Generation}
+}
+
+// written identifies a shadow write: a shadow recreated under the same name is another object.
+type written struct {
+	uid        types.UID
+	generation int64
+}
+
+// cacheBehind reports whether the cache has not yet seen a shadow this controller wrote, and
+// forgets the writes it has seen.
+func (r *Reconciler) cacheBehind(w *world) bool {
+	if len(r.expected) == 0 {
+		return false
+	}
+	behind := false
+	for name, wr := range r.expected {
+		if s := w.shadow(name); s != nil && s.UID == wr.uid && s.Generation < wr.generation {
+			behind = true
+			continue
+		}
+		delete(r.expected, name)
+	}
+	return behind
+}
+
+// removeOptedOut deletes the shadows of Nodes that lost the opt-in label, after confirming the
+// label is gone with a live read (the cache may lag behind a label just added). Shadows of
+// deleted Nodes are left to the garbage collector (owner references). It returns the shadows
+// removed.
+func (r *Reconciler) removeOptedOut(ctx context.Context, w *world) (map[string]bool, error) {
+	removed := map[string]bool{}
+	var errs []error
+	for i := range w.shadows {
+		s := &w.shadows[i]
+		node, ok := v2.NodeNameFromShadow(s.Name)
+		n, exists := w.nodes[node]
+		if !ok || !exists || optedIn(n) || s.DeletionTimestamp != nil {
+			continue
+		}
+		var live corev1.Node
+		if err := r.APIReader.Get(ctx, client.ObjectKey{Name: node}, &live); err != nil {
+			if !apierrors.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("get Node %s: %w", node, err))
+			}
+			continue
+		}
+		if optedIn(&live) {
+			continue
+		}
+		err := r.Client.Delete(ctx, s, client.Preconditions{UID: &s.UID})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			errs = append(errs, fmt.Errorf("delete shadow %s of Node %s without the opt-in label: %w", s.Name, node, err))
+			continue
+		}
+		removed[s.Name] = true
+		r.log(ctx).Info("Deleted shadow of a Node without the opt-in label", "shadow", s.Name, "node", node)
+	}
+	return removed, errors.Join(errs...)
+}

@@ -1,0 +1,193 @@
+package controller
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/rollout"
+)
+
+// DefaultLeaderElectionID is the name of the Lease the replicas of the controller compete for.
+const DefaultLeaderElectionID = "brupop-controller-leader"
+
+// Options configure the controller process: upstream's environment variables, and flags that
+// override them or that upstream lacks. Build it with ParseOptions.
+type Options struct {
+	// Namespace holds the shadows, the FleetPolicy, the Lease and namespaced Events.
+	Namespace string
+	// NodeName is MY_NODE_NAME, the node the controller runs on; it updates last.
+	NodeName string
+	// Environment holds MAX_CONCURRENT_UPDATE, SCHEDULER_CRON_EXPRESSION and the deprecated
+	// UPDATE_WINDOW_START/STOP, the defaults of the FleetPolicy.
+	Environment rollout.Environment
+	// TimeZone is the IANA time zone of the environment's schedule (upstream: always UTC); a
+	// FleetPolicy's schedule.timeZone overrides it.
+	TimeZone string
+	// MetricsAddr is where /metrics is served ("0" disables it).
+	MetricsAddr string
+	// HealthAddr is where /healthz and /readyz are served ("0" disables them).
+	HealthAddr string
+	// LeaderElect turns leader election on; LeaderElectionID names its Lease.
+	LeaderElect      bool
+	LeaderElectionID string
+	// LogFormat is LOGGING_FORMATTER: full, compact, pretty (text) or json.
+	LogFormat string
+	// LogANSI is LOGGING_ANSI_ENABLED. slog's handlers write no colours; it is accepted for
+	// compatibility.
+	LogANSI bool
+	// LogFilter is TRACING_FILTER_DIRECTIVE; its default level (trace, debug, info, warn, error
+	// or off) sets the log level, per-target directives are ignored.
+	LogFilter string
+}
+
+// ParseOptions reads the flags in args (without the program name) with the environment, read
+// through getenv, as their defaults, and validates the result.
+func ParseOptions(args []string, getenv func(string) string) (Options, error) {
+	var o Options
+	var ansi string
+	fs := flag.NewFlagSet("controller", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	defineFlags(fs, &o, &ansi, getenv)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			var usage strings.Builder
+			fs.SetOutput(&usage)
+			fs.PrintDefaults()
+			return Options{}, fmt.Errorf("usage of the controller (flags override the environment):\n%s", usage.String())
+		}
+		return Options{}, fmt.Errorf("controller: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return Options{}, fmt.Errorf("controller: unexpected arguments %q", fs.Args())
+	}
+	var errs []error
+	b, err := strconv.ParseBool(ansi)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("controller: LOGGING_ANSI_ENABLED %q: want true or false", ansi))
+	}
+	o.LogANSI = b
+	if err := o.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return o, errors.Join(errs...)
+}
+
+// Validate reports every value that would stop the controller, saying what to fix.
+func (o Options) Validate() error {
+	var errs []error
+	if o.Namespace == "" {
+		errs = append(errs, errors.New("controller: --namespace must not be empty"))
+	}
+	if o.NodeName == "" {
+		errs = append(errs, errors.New("controller: MY_NODE_NAME is required: set it to the node the controller runs on (fieldRef spec.nodeName)"))
+	}
+	if _, err := time.LoadLocation(o.TimeZone); err != nil {
+		errs = append(errs, fmt.Errorf("controller: time zone %q: want an IANA name such as UTC or Europe/Paris: %w", o.TimeZone, err))
+	} else if _, err := Settings(nil, o.Environment, o.TimeZone); err != nil {
+		errs = append(errs, err)
+	}
+	if o.LeaderElect && o.LeaderElectionID == "" {
+		errs = append(errs, errors.New("controller: --leader-election-id must not be empty when --leader-elect is on"))
+	}
+	switch o.LogFormat {
+	case "full", "compact", "pretty", "json":
+	default:
+		errs = append(errs, fmt.Errorf("controller: LOGGING_FORMATTER %q: want full, compact, pretty or json", o.LogFormat))
+	}
+	if _, err := logLevel(o.LogFilter); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Settings resolves the FleetPolicy fp (nil when absent) against the environment, evaluating a
+// schedule that names no time zone in timeZone.
+func Settings(fp *v2.FleetPolicy, env rollout.Environment, timeZone string) (rollout.Settings, error) {
+	if timeZone != "" && timeZone != "UTC" && (fp == nil || fp.Spec.Schedule == nil || fp.Spec.Schedule.TimeZone == "") {
+		withZone := &v2.FleetPolicy{}
+		if fp != nil {
+			withZone = fp.DeepCopy()
+		}
+		if withZone.Spec.Schedule == nil {
+			withZone.Spec.Schedule = &v2.FleetPolicySchedule{}
+		}
+		withZone.Spec.Schedule.TimeZone = timeZone
+		fp = withZone
+	}
+	return rollout.SettingsFrom(fp, env)
+}
+
+// logLevel maps the default level of a tracing-subscriber EnvFilter directive to slog.
+func logLevel(directive string) (slog.Level, error) {
+	level := "info"
+	for _, part := range strings.Split(directive, ",") {
+		if p := strings.TrimSpace(part); p != "" && !strings.Contains(p, "=") {
+			level = strings.ToLower(p)
+		}
+	}
+	switch level {
+	case "trace":
+		return slog.LevelDebug - 4, nil
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	case "off":
+		return slog.LevelError + 100, nil
+	}
+	return 0, fmt.Errorf("controller: TRACING_FILTER_DIRECTIVE %q: want a level (trace, debug, info, warn, error, off), optionally with target=level pairs", directive)
+}
+
+// Logger returns the logger the options ask for, writing to w: JSON for LOGGING_FORMATTER=json,
+// text otherwise, at the level of TRACING_FILTER_DIRECTIVE. The options must be valid.
+func (o Options) Logger(w io.Writer) logr.Logger {
+	level, _ := logLevel(o.LogFilter) // Validate rejected bad directives
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if o.LogFormat == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return logr.FromSlogHandler(h)
+}
+
+// defineFlags defines the flags of o in fs, with the environment read through getenv as their
+// defaults.
+func defineFlags(fs *flag.FlagSet, o *Options, ansi *string, getenv func(string) string) {
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	metricsAddr := ":8080"
+	if strings.Contains(getenv("KUBERNETES_SERVICE_HOST"), ":") {
+		metricsAddr = "[::]:8080"
+	}
+	fs.StringVar(&o.Namespace, "namespace", env("POD_NAMESPACE", v2.DefaultNamespace), "namespace of the shadows, the FleetPolicy and the Lease (env POD_NAMESPACE)")
+	fs.StringVar(&o.NodeName, "node-name", getenv("MY_NODE_NAME"), "node the controller runs on; it updates last (env MY_NODE_NAME, required)")
+	fs.StringVar(&o.Environment.MaxConcurrentUpdate, "max-concurrent-update", getenv("MAX_CONCURRENT_UPDATE"), "nodes updating at once: a number, unlimited or N% (env MAX_CONCURRENT_UPDATE, required)")
+	fs.StringVar(&o.Environment.SchedulerCronExpression, "scheduler-cron-expression", getenv("SCHEDULER_CRON_EXPRESSION"), "when updates may start, 6 or 7 cron fields with seconds (env SCHEDULER_CRON_EXPRESSION)")
+	fs.StringVar(&o.Environment.UpdateWindowStart, "update-window-start", getenv("UPDATE_WINDOW_START"), "deprecated H:M:S (env UPDATE_WINDOW_START)")
+	fs.StringVar(&o.Environment.UpdateWindowStop, "update-window-stop", getenv("UPDATE_WINDOW_STOP"), "deprecated H:M:S (env UPDATE_WINDOW_STOP)")
+	fs.StringVar(&o.TimeZone, "time-zone", env("SCHEDULER_TIME_ZONE", "UTC"), "IANA time zone of the schedule (env SCHEDULER_TIME_ZONE)")
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", metricsAddr, "address of /metrics, 0 to disable")
+	fs.StringVar(&o.HealthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz, 0 to disable")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", true, "elect a leader on a Lease so that only one replica acts")
+	fs.StringVar(&o.LeaderElectionID, "leader-election-id", DefaultLeaderElectionID, "name of the leader election Lease")
+	fs.StringVar(&o.LogFormat, "logging-formatter", env("LOGGING_FORMATTER", "pretty"), "full, compact, pretty or json (env LOGGING_FORMATTER)")
+	fs.StringVar(ansi, "logging-ansi-enabled", env("LOGGING_ANSI_ENABLED", "false"), "true or false (env LOGGING_ANSI_ENABLED)")
+	fs.StringVar(&o.LogFilter, "tracing-filter-directive", env("TRACING_FILTER_DIRECTIVE", "info"), "log level such as info or debug (env TRACING_FILTER_DIRECTIVE)")
+}

@@ -1,0 +1,182 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/metrics"
+	"github.com/bottlerocket-os/brupop-go/internal/rollout"
+	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
+)
+
+// retryStale is when a pass that found the cache behind its own writes, or whose writes were
+// refused as stale, runs again if no watch event comes first.
+const retryStale = time.Second
+
+// Reconciler makes the fleet-wide decision passes. Create it with NewReconciler; every request
+// it gets is treated the same: one pass over the whole fleet.
+type Reconciler struct {
+	// Client reads from the cache and writes to the API server.
+	Client client.Client
+	// APIReader reads from the API server, to confirm before deleting.
+	APIReader client.Reader
+	// Recorder emits the Events.
+	Recorder events.EventRecorder
+	// Metrics receives the observations of every pass.
+	Metrics *metrics.Metrics
+	// Clock is the time source of the decisions.
+	Clock clock.PassiveClock
+
+	namespace, nodeName, timeZone string
+	environment                   rollout.Environment
+	// watchPods starts the Pod watch the first time a monitoring selector is configured.
+	watchPods func() error
+
+	mu          sync.Mutex
+	podsWatched bool
+	expected    map[string]written
+	ledger      []rollout.VersionLedger
+	lastRunEnd  time.Time
+	lastGood    *rollout.Settings
+	waits       map[string]rollout.WaitReason
+	announced   map[string]bool
+}
+
+// NewReconciler returns a reconciler for the fleet configured by o (which must be valid).
+func NewReconciler(c client.Client, apiReader client.Reader, rec events.EventRecorder, m *metrics.Metrics, o Options) *Reconciler {
+	return &Reconciler{Client: c, APIReader: apiReader, Recorder: rec, Metrics: m, Clock: clock.RealClock{},
+		namespace: o.Namespace, nodeName: o.NodeName, timeZone: o.TimeZone, environment: o.Environment,
+		expected: map[string]written{}, waits: map[string]rollout.WaitReason{}, announced: map[string]bool{}}
+}
+
+// Reconcile makes one decision pass: read the world from the cache, decide, write the specs,
+// store the FleetPolicy status, emit Events, and requeue for the plan's next deadline.
+func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	start := time.Now()
+	w, err := r.readWorld(ctx)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if r.cacheBehind(w) {
+		return reconcile.Result{RequeueAfter: retryStale}, nil
+	}
+	settings, settingsErr := r.settings(ctx, w.policy)
+	if err := r.readPods(ctx, w, settings.PodSelector); err != nil {
+		return reconcile.Result{}, err
+	}
+	removed, cleanupErr := r.removeOptedOut(ctx, w)
+	now := r.Clock.Now()
+	fleet := r.fleet(w, removed)
+	resumed := r.loadLedger(ctx, w.policy, now)
+	fleet.Ledger, fleet.LastRunEnd = r.ledger, r.lastRunEnd
+	plan := rollout.Decide(fleet, settings.Policy, now)
+	done, applyErr := r.applyChanges(ctx, w, plan, settings)
+	r.remember(done, plan)
+	halts := storedHalts(plan.Halts, r.ledger)
+	var statusErr error
+	if w.policy != nil {
+		st := fleetPolicyStatus(w.policy.Status, statusInput{generation: w.policy.Generation, ledger: r.ledger, halts: halts,
+			plan: plan, nodes: len(fleet.Members), lastRunEnd: r.lastRunEnd, settingsErr: settingsErr, namespace: r.namespace})
+		statusErr = r.writeStatus(ctx, w.policy, st, resumed)
+	}
+	r.emit(ctx, w, plan, done, halts, statusErr == nil)
+	r.observe(w, plan, halts, done, now)
+	r.Metrics.Pass(time.Since(start))
+	return result(plan, errors.Join(cleanupErr, applyErr, statusErr))
+}
+
+// settings resolves the FleetPolicy; an invalid one leaves the last valid settings (or the
+// environment's) in force and is reported in the status.
+func (r *Reconciler) settings(ctx context.Context, fp *v2.FleetPolicy) (rollout.Settings, error) {
+	s, err := Settings(fp, r.environment, r.timeZone)
+	if err == nil {
+		r.lastGood = &s
+		return s, nil
+	}
+	r.log(ctx).Error(err, "Invalid FleetPolicy, keeping the last valid settings")
+	if r.lastGood != nil {
+		return *r.lastGood, err
+	}
+	env, envErr := Settings(nil, r.environment, r.timeZone)
+	return env, errors.Join(err, envErr)
+}
+
+// loadLedger merges the stored ledger into memory and applies a resume request. It reports
+// whether the FleetPolicy asked for a resume.
+func (r *Reconciler) loadLedger(ctx context.Context, fp *v2.FleetPolicy, now time.Time) bool {
+	stored, lastRunEnd := rollout.LedgerFrom(fp)
+	r.ledger = mergeLedgers(r.ledger, stored)
+	if lastRunEnd.After(r.lastRunEnd) {
+		r.lastRunEnd = lastRunEnd
+	}
+	if fp == nil {
+		return false
+	}
+	version, ok := fp.Annotations[v2.ResumeAnnotation]
+	if !ok {
+		return false
+	}
+	if version != "" {
+		r.ledger = resume(r.ledger, version, now)
+		delete(r.announced, version)
+		r.log(ctx).Info("Resumed rollout", "version", version)
+	}
+	return true
+}
+
+// remember adds the release failures whose spec was written to the ledger and keeps the end of
+// the Oneshot run.
+func (r *Reconciler) remember(done []applied, plan rollout.Plan) {
+	for _, a := range done {
+		if f := a.Failure; f != nil && f.Class == statemachine.ClassRelease {
+			r.ledger = recordFailure(r.ledger, rollout.NodeFailure{Node: a.Node, Failure: *f})
+		}
+	}
+	r.lastRunEnd = plan.LastRunEnd
+}
+
+// result turns the plan and the errors of a pass into the reconcile result: refused stale
+// writes are retried shortly without an error, other errors back off.
+func result(plan rollout.Plan, err error) (reconcile.Result, error) {
+	res := reconcile.Result{RequeueAfter: plan.RequeueAfter}
+	if err == nil {
+		return res, nil
+	}
+	if onlyStale(err) {
+		if res.RequeueAfter == 0 || res.RequeueAfter > retryStale {
+			res.RequeueAfter = retryStale
+		}
+		return res, nil
+	}
+	return res, err
+}
+
+// onlyStale reports whether every error joined in err is errConflict.
+func onlyStale(err error) bool {
+	var joined interface{ Unwrap() []error }
+	if errors.As(err, &joined) {
+		for _, e := range joined.Unwrap() {
+			if !onlyStale(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return errors.Is(err, errConflict)
+}
+
+func (r *Reconciler) log(ctx context.Context) logr.Logger {
+	return log.FromContext(ctx)
+}

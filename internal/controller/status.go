@@ -1,0 +1,139 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/rollout"
+)
+
+// Condition types and reasons of the FleetPolicy status.
+const (
+	// ConditionReady is True when the FleetPolicy is valid and applied.
+	ConditionReady = "Ready"
+	// ConditionHalted is True when the rollout of a version is halted.
+	ConditionHalted = "Halted"
+
+	reasonApplied       = "Applied"
+	reasonInvalidPolicy = "InvalidPolicy"
+	reasonHalted        = "FailureBudgetSpent"
+	reasonNotHalted     = "NoVersionHalted"
+)
+
+// statusInput is what the FleetPolicy status is computed from.
+type statusInput struct {
+	generation  int64
+	ledger      []rollout.VersionLedger
+	halts       []rollout.Halt
+	plan        rollout.Plan
+	nodes       int
+	lastRunEnd  time.Time
+	settingsErr error
+	namespace   string
+}
+
+// fleetPolicyStatus returns the status to store, starting from prev so that the conditions keep
+// their transition times.
+func fleetPolicyStatus(prev v2.FleetPolicyStatus, in statusInput) v2.FleetPolicyStatus {
+	st := v2.FleetPolicyStatus{ObservedGeneration: in.generation, Conditions: slices.Clone(prev.Conditions)}
+	for _, l := range in.ledger {
+		v := v2.FleetPolicyVersionStatus{Version: l.Version}
+		if !l.ResumedAt.IsZero() {
+			v.ResumedAt = ptrTime(l.ResumedAt)
+		}
+		for _, f := range l.Failures {
+			v.Failures = append(v.Failures, v2.FleetPolicyNodeFailure{Node: f.Node, Reason: f.Reason, Message: f.Message, Time: metav1.NewTime(f.At)})
+		}
+		if i := slices.IndexFunc(in.halts, func(h rollout.Halt) bool { return h.Version == l.Version }); i >= 0 {
+			h := in.halts[i]
+			v.Halted, v.HaltedSince, v.Reason = true, ptrTime(h.Since.Truncate(time.Second)), h.Reason
+		}
+		st.Versions = append(st.Versions, v)
+	}
+	st.Counts = v2.FleetPolicyCounts{Nodes: int32(in.nodes), InFlight: int32(in.plan.InFlight),
+		Waiting: int32(len(in.plan.Waiting)), Halted: int32(len(in.halts))}
+	if !in.lastRunEnd.IsZero() {
+		st.LastRunEnd = ptrTime(in.lastRunEnd.Truncate(time.Second))
+	}
+	ready := metav1.Condition{Type: ConditionReady, Status: metav1.ConditionTrue, Reason: reasonApplied,
+		Message: fmt.Sprintf("At most %s of %d nodes in flight", limitString(in.plan.Limit), in.nodes), ObservedGeneration: in.generation}
+	if in.settingsErr != nil {
+		ready.Status, ready.Reason = metav1.ConditionFalse, reasonInvalidPolicy
+		ready.Message = "The last valid policy (or the environment) stays in force: " + in.settingsErr.Error()
+	}
+	meta.SetStatusCondition(&st.Conditions, ready)
+	halted := metav1.Condition{Type: ConditionHalted, Status: metav1.ConditionFalse, Reason: reasonNotHalted,
+		Message: "No version is halted", ObservedGeneration: in.generation}
+	if len(in.halts) > 0 {
+		msgs := make([]string, 0, len(in.halts))
+		for _, h := range in.halts {
+			msgs = append(msgs, haltMessage(h, in.namespace))
+		}
+		halted.Status, halted.Reason, halted.Message = metav1.ConditionTrue, reasonHalted, strings.Join(msgs, "\n")
+	}
+	meta.SetStatusCondition(&st.Conditions, halted)
+	return st
+}
+
+// haltMessage says which version halted, why, and how to resume it.
+func haltMessage(h rollout.Halt, namespace string) string {
+	return fmt.Sprintf("Rollout of %s halted after failures on %s: %s. Resume it with: %s",
+		h.Version, strings.Join(h.Nodes, ", "), h.Reason, ResumeCommand(namespace, h.Version))
+}
+
+// ResumeCommand is the kubectl command that resumes the halted rollout of version.
+func ResumeCommand(namespace, version string) string {
+	return fmt.Sprintf("kubectl annotate bfp %s -n %s %s=%s --overwrite", v2.DefaultFleetPolicyName, namespace, v2.ResumeAnnotation, version)
+}
+
+func limitString(limit int) string {
+	if limit == int(^uint(0)>>1) {
+		return "all"
+	}
+	return fmt.Sprint(limit)
+}
+
+func ptrTime(t time.Time) *metav1.Time {
+	m := metav1.NewTime(t)
+	return &m
+}
+
+// writeStatus stores st in the FleetPolicy's status when it changed, and then acknowledges a
+// resume by removing the annotation. It returns the stored policy.
+func (r *Reconciler) writeStatus(ctx context.Context, fp *v2.FleetPolicy, st v2.FleetPolicyStatus, resumed bool) error {
+	// Compare with what was read; metav1.Time round-trips to the second, like st.
+	if !equality.Semantic.DeepEqual(fp.Status, st) {
+		// The controller is the only writer of status and st is computed from the union of its
+		// memory and the stored status: the patch replaces the whole status, with no lock.
+		body, err := json.Marshal(map[string]any{"status": st})
+		if err != nil {
+			return fmt.Errorf("encode FleetPolicy status: %w", err)
+		}
+		updated := fp.DeepCopy()
+		if err := r.Client.Status().Patch(ctx, updated, client.RawPatch(types.MergePatchType, body), fieldOwner); err != nil {
+			return fmt.Errorf("patch FleetPolicy status: %w", err)
+		}
+		fp = updated
+	}
+	if !resumed {
+		return nil
+	}
+	acked := fp.DeepCopy()
+	delete(acked.Annotations, v2.ResumeAnnotation)
+	// The lock keeps a resume of another version, set meanwhile, from being removed unseen.
+	if err := r.Client.Patch(ctx, acked, client.MergeFromWithOptions(fp, client.MergeFromWithOptimisticLock{}), fieldOwner); err != nil {
+		return fmt.Errorf("remove the resume annotation of the FleetPolicy: %w", staleOr(err))
+	}
+	return nil
+}
