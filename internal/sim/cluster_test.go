@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +9,11 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 
 	"github.com/bottlerocket-os/brupop-go/internal/agentapi"
 	"github.com/bottlerocket-os/brupop-go/internal/hostapi"
@@ -39,7 +42,8 @@ func startCluster(t *testing.T, opts Options) *Cluster {
 func TestClusterComesUp(t *testing.T) {
 	opts := DefaultOptions()
 	opts.Nodes = 3
-	opts.Components = &Components{} // the bring-up alone
+	opts.Components = DefaultComponents()
+	opts.Components.Agent = nil // no agents: nothing changes while the test looks
 	c := startCluster(t, opts)
 	ctx := t.Context()
 
@@ -72,6 +76,30 @@ func TestClusterComesUp(t *testing.T) {
 		}
 	}
 	checkTokens(t, c)
+	checkConversion(t, c)
+}
+
+// checkConversion reads a v2 shadow as v1: kube-apiserver converts it through our API server's
+// webhook, over TLS with the simulation's CA.
+func checkConversion(t *testing.T, c *Cluster) {
+	t.Helper()
+	ctx := t.Context()
+	brs := &v2.BottlerocketShadow{
+		ObjectMeta: metav1.ObjectMeta{Name: v2.ShadowName(NodeName(0)), Namespace: Namespace},
+		Spec:       v2.BottlerocketShadowSpec{State: v2.StateIdle},
+	}
+	if err := c.client.Create(ctx, brs); err != nil {
+		t.Fatal(err)
+	}
+	var v1 unstructured.Unstructured
+	v1.SetAPIVersion(v2.GroupVersion.Group + "/v1")
+	v1.SetKind("BottlerocketShadow")
+	if err := c.client.Get(ctx, client.ObjectKeyFromObject(brs), &v1); err != nil {
+		t.Fatalf("read the shadow as v1 through the conversion webhook: %v", err)
+	}
+	if got, _, _ := unstructured.NestedString(v1.Object, "spec", "state"); got != "Idle" {
+		t.Errorf("v1 spec.state = %q, want Idle", got)
+	}
 }
 
 // checkTokens checks that an agent token bound to a node's agent pod authenticates for the
@@ -120,5 +148,4 @@ func checkTokens(t *testing.T, c *Cluster) {
 	if err == nil {
 		t.Error("the controller's ServiceAccount may list secrets in kube-system: RBAC is not in force")
 	}
-	_ = http.StatusOK
 }

@@ -34,7 +34,7 @@ type terminalView struct {
 func (v *terminalView) Update(s Snapshot, elapsed time.Duration) {
 	var b strings.Builder
 	writeTable(&b, s)
-	b.WriteString(progress(s, v.opts, elapsed) + "\n")
+	fmt.Fprintf(&b, "%s %s\n", clock(elapsed), progress(s, v.opts))
 	lines := strings.SplitAfter(b.String(), "\n")
 	var out strings.Builder
 	if v.lines > 0 {
@@ -76,10 +76,9 @@ func (v *logView) Update(s Snapshot, elapsed time.Duration) {
 			fmt.Fprintf(v.w, "%s %s %s crash=%d\n", at, r.Name, state, r.CrashCount)
 		}
 	}
-	line := progress(s, v.opts, elapsed)
-	counts := line[strings.Index(line, "]")+1 : strings.LastIndex(line, "·")]
-	if counts != v.lastLine || elapsed-v.lastProg >= 5*time.Second {
-		v.lastLine, v.lastProg = counts, elapsed
+	line := progress(s, v.opts)
+	if line != v.lastLine || elapsed-v.lastProg >= 5*time.Second {
+		v.lastLine, v.lastProg = line, elapsed
 		fmt.Fprintf(v.w, "%s %s\n", at, line)
 	}
 }
@@ -89,13 +88,13 @@ func (v *logView) Done(s Summary) { writeSummary(v.w, s) }
 
 // tableRow lays out one line of the node table in fixed columns, so the table holds still
 // while it is redrawn.
-const tableRow = "%-8s %-36s %-18s %8s %7s  %s\n"
+const tableRow = "%-8s %-21s %-16s %8s %5s  %s\n"
 
 // writeTable writes the node table.
 func writeTable(w io.Writer, s Snapshot) {
-	fmt.Fprintf(w, tableRow, "NODE", "STATE (> DESIRED)", "VERSION -> TARGET", "IN STATE", "CRASHES", "REASON")
+	fmt.Fprintf(w, tableRow, "NODE", "STATE > DESIRED", "VERSION -> TARGET", "IN STATE", "CRASH", "REASON")
 	for _, r := range s.Rows {
-		state := string(r.State)
+		state := abbreviate(r.State)
 		if r.Desired != r.State && r.InFlight {
 			state += " > " + abbreviate(r.Desired)
 		}
@@ -104,7 +103,7 @@ func writeTable(w io.Writer, s Snapshot) {
 	}
 }
 
-// abbreviate shortens a desired state for the table.
+// abbreviate shortens a state for the table.
 func abbreviate(s v2.State) string {
 	switch v := string(s); v {
 	case "StagedAndPerformedUpdate":
@@ -118,16 +117,21 @@ func abbreviate(s v2.State) string {
 	}
 }
 
+// truncate cuts s to n runes, marking the cut.
 func truncate(s string, n int) string {
-	if len(s) <= n {
+	r := []rune(s)
+	if len(r) <= n {
 		return s
 	}
-	return s[:n-3] + "..."
+	return string(r[:n-1]) + "…"
 }
 
+// clock formats the time since the release.
+func clock(d time.Duration) string { return fmt.Sprintf("%5.1fs", d.Seconds()) }
+
 // progress is the one-line progress: a bar of updated nodes and the counts.
-func progress(s Snapshot, o Options, elapsed time.Duration) string {
-	const width = 24
+func progress(s Snapshot, o Options) string {
+	const width = 16
 	filled := 0
 	if o.Nodes > 0 {
 		filled = s.Updated * width / o.Nodes
@@ -137,9 +141,8 @@ func progress(s Snapshot, o Options, elapsed time.Duration) string {
 	if s.Halted {
 		halted = " · HALTED"
 	}
-	return fmt.Sprintf("[%s] %d/%d updated · %d in flight (max %d) · %d failed · %d unschedulable · %d evictions%s · %s",
-		bar, s.Updated, o.Nodes, s.InFlight, o.MaxConcurrent, s.Failed, s.Unschedulable, s.Evictions, halted,
-		elapsed.Truncate(100*time.Millisecond))
+	return fmt.Sprintf("[%s] %d/%d updated · %d/%d in flight · %d failed · %d cordoned · %d evicted%s",
+		bar, s.Updated, o.Nodes, s.InFlight, o.MaxConcurrent, s.Failed, s.Unschedulable, s.Evictions, halted)
 }
 
 // writeSummary prints the summary for people.
