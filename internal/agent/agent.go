@@ -78,7 +78,7 @@ type Agent struct {
 	tx    *settingsTx
 
 	mu         sync.Mutex
-	changed    chan struct{}           // closed and replaced when a watched object changes
+	changed    chan struct{}              // closed and replaced when a watched object changes
 	passSpec   *v2.BottlerocketShadowSpec // the spec the running pass acts on
 	cancelPass context.CancelCauseFunc
 
