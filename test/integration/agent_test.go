@@ -40,6 +40,8 @@ type agentEnv struct {
 	hc   *hostapi.Client
 	srv  *standin
 	api  *agentapi.Client
+	// lbWait and drainTimeout configure the agents started next; zero means off and 10s.
+	lbWait, drainTimeout time.Duration
 }
 
 // newAgentEnv starts a simulated host with cfg (ms-scale timings unless set) for a new Node.
@@ -76,10 +78,14 @@ func newHostClient(socket string) *hostapi.Client {
 func (e *agentEnv) startAgent(t *testing.T) (kill func()) {
 	t.Helper()
 	api := *e.api
+	drainTimeout := e.drainTimeout
+	if drainTimeout == 0 {
+		drainTimeout = 10 * time.Second
+	}
 	a, err := agent.New(agent.Config{
 		NodeName: e.node.Name, Namespace: e.ns, Kube: cluster.Config, Server: &api,
-		Host:         newHostClient(e.host.SocketPath()),
-		DrainTimeout: 10 * time.Second, RefreshInterval: 500 * time.Millisecond, Resync: time.Second,
+		Host:              newHostClient(e.host.SocketPath()),
+		ExcludeFromLBWait: e.lbWait, DrainTimeout: drainTimeout, RefreshInterval: 500 * time.Millisecond, Resync: time.Second,
 		RebootTimeout: 5 * time.Second, PollInterval: 5 * time.Millisecond,
 		RetryBase: 10 * time.Millisecond, RetryMax: 200 * time.Millisecond,
 		Log: testr.NewWithOptions(t, testr.Options{LogTimestamp: true}),
@@ -180,6 +186,9 @@ func (e *agentEnv) checkNodeRestored(t *testing.T) {
 		if n.Spec.Unschedulable || n.Annotations[standinCordoned] != "" {
 			return errors.New("node still cordoned")
 		}
+		if _, ok := n.Labels[brupopv2.ExcludeFromLBLabel]; ok {
+			return errors.New("node still excluded from load balancers")
+		}
 		return nil
 	})
 }
@@ -197,6 +206,7 @@ func (e *agentEnv) waitIdleWithTarget(t *testing.T, target string) {
 
 func TestAgentUpdatesItsNode(t *testing.T) {
 	e := newAgentEnv(t, hostapitest.Config{Version: oldVersion, Available: []string{oldVersion, newVersion}})
+	e.lbWait = 50 * time.Millisecond
 	e.startAgent(t)
 
 	e.waitIdleWithTarget(t, newVersion)
@@ -216,8 +226,8 @@ func TestAgentUpdatesItsNode(t *testing.T) {
 	if e.host.Version() != newVersion || e.host.Boots() != 1 {
 		t.Errorf("host runs %s after %d boots, want %s after 1", e.host.Version(), e.host.Boots(), newVersion)
 	}
-	if e.srv.drainCalls() == 0 {
-		t.Error("the node was never drained")
+	if e.srv.drainCalls() == 0 || !e.srv.excludedAtDrain() {
+		t.Errorf("drains: %d, excluded from load balancers at the drain: %v; want a drain after the exclusion", e.srv.drainCalls(), e.srv.excludedAtDrain())
 	}
 	e.checkNodeRestored(t)
 	e.step(t, brupopv2.StateMonitoringUpdate, newVersion)
@@ -364,4 +374,28 @@ func TestAgentPinsTheDesiredVersion(t *testing.T) {
 	if e.host.Version() != newVersion {
 		t.Errorf("host runs %s, want %s", e.host.Version(), newVersion)
 	}
+}
+
+func TestAgentReportsDrainTimeoutAndDeactivates(t *testing.T) {
+	e := newAgentEnv(t, hostapitest.Config{Version: oldVersion, Available: []string{oldVersion, newVersion}})
+	e.drainTimeout = 500 * time.Millisecond
+	e.startAgent(t)
+	e.waitIdleWithTarget(t, newVersion)
+	e.step(t, brupopv2.StateStagedAndPerformedUpdate, newVersion)
+
+	e.srv.setDrainBusy(1 << 30) // a PodDisruptionBudget that never allows an eviction
+	e.setSpec(t, brupopv2.StateRebootedIntoUpdate, newVersion)
+	got := e.waitStatus(t, inState(brupopv2.StateErrorReset))
+	if !strings.HasPrefix(got.FailureReason, agent.ReasonDrainTimeout+": ") || got.CrashCount != 1 {
+		t.Errorf("status after the drain timeout = %+v, want ErrorReset, crash 1, reason %s", got, agent.ReasonDrainTimeout)
+	}
+
+	e.step(t, brupopv2.StateIdle, newVersion)
+	if st, err := e.hc.Status(context.Background()); err != nil || st.State != hostapi.StateStaged {
+		t.Errorf("host after the abandoned attempt: %s (%v), want the update deactivated (Staged)", st.State, err)
+	}
+	if e.host.Boots() != 0 {
+		t.Errorf("host rebooted %d times, want none", e.host.Boots())
+	}
+	e.checkNodeRestored(t)
 }

@@ -41,6 +41,8 @@ type standin struct {
 	drainBusy int
 	// drains counts cordon-and-drain calls.
 	drains int
+	// excluded tells whether the Node carried the load-balancer label at the last drain.
+	excluded bool
 }
 
 // newStandin serves a stand-in for namespace ns until the test ends and returns a client of it
@@ -69,6 +71,13 @@ func (s *standin) setDrainBusy(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.drainBusy = n
+}
+
+// excludedAtDrain reports whether the Node was excluded from load balancers at the last drain.
+func (s *standin) excludedAtDrain() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.excluded
 }
 
 // drainCalls returns how many cordon-and-drain calls arrived.
@@ -147,7 +156,13 @@ func (s *standin) cordonAndDrain(w http.ResponseWriter, r *http.Request) {
 		s.drainBusy--
 	}
 	s.mu.Unlock()
-	if code, err := s.editNode(r, cordon); err != nil {
+	code, err := s.editNode(r, func(n *corev1.Node) {
+		s.mu.Lock()
+		_, s.excluded = n.Labels[brupopv2.ExcludeFromLBLabel]
+		s.mu.Unlock()
+		cordon(n)
+	})
+	if err != nil {
 		s.fail(w, code, err)
 		return
 	}
