@@ -68,7 +68,7 @@ func (h *Host) injectFault(w http.ResponseWriter, r *http.Request, down chan str
 	for {
 		h.mu.Lock()
 		f, changed := h.faults, h.faultsCh
-		if f.InternalErrors > 0 {
+		if f.InternalErrors > 0 && !f.Hang {
 			h.faults.InternalErrors--
 		}
 		h.mu.Unlock()

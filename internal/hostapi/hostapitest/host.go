@@ -6,9 +6,11 @@ import (
 	"hash/fnv"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -105,6 +107,7 @@ type Host struct {
 	faults    Faults
 	faultsCh  chan struct{} // closed when faults change
 	srv       *http.Server  // nil while rebooting
+	ln        net.Listener  // the socket srv serves
 	down      chan struct{} // closed when the current boot's server stops
 	closed    bool
 	done      chan struct{}
@@ -125,6 +128,8 @@ func Start(socketPath string, cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.Available = slices.Clone(cfg.Available)
+	cfg.CommandTimes = maps.Clone(cfg.CommandTimes)
 	if cfg.Variant == "" {
 		cfg.Variant = "aws-k8s-1.31"
 	}
@@ -162,6 +167,7 @@ func (h *Host) listenLocked() error {
 	// Keep the socket file when the server stops, so that a rebooting host refuses
 	// connections instead of vanishing.
 	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	h.ln = ln
 	h.srv = &http.Server{Handler: h.routes(), ErrorLog: log.New(io.Discard, "", 0)}
 	h.down = make(chan struct{})
 	srv := h.srv
@@ -192,21 +198,24 @@ func (h *Host) Close() error {
 	close(h.done)
 	srv := h.stopLocked()
 	h.mu.Unlock()
-	var err error
 	if srv != nil {
-		err = srv.Close()
+		// Its listener is closed already; the error says only that.
+		_ = srv.Close()
 	}
 	h.wg.Wait()
-	if rerr := os.Remove(h.socket); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
-		err = rerr
+	if err := os.Remove(h.socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("hostapitest: remove socket: %w", err)
 	}
-	return err
+	return nil
 }
 
 // stopLocked detaches this boot's server and returns it for closing outside the lock.
 func (h *Host) stopLocked() *http.Server {
 	srv := h.srv
 	if srv != nil {
+		// Serve may not have taken the listener yet: close it here so that the socket
+		// refuses connections from now on.
+		_ = h.ln.Close()
 		h.srv = nil
 		close(h.down)
 	}
@@ -301,11 +310,12 @@ func (h *Host) rebootLocked() {
 	if srv == nil {
 		return // already rebooting, or closed
 	}
+	// Closing never waits for handlers, so it is safe under the lock.
+	_ = srv.Close()
 	from := h.sets[h.running].version.String()
 	h.epoch++
 	h.status, h.busy = nil, false
 	h.goLocked(func() {
-		_ = srv.Close()
 		h.notify(RebootEvent{Phase: RebootStarted, Version: from})
 		t := time.NewTimer(h.cfg.RebootTime)
 		defer t.Stop()
