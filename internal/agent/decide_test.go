@@ -114,3 +114,29 @@ func TestDecideFailureMessages(t *testing.T) {
 		t.Errorf("failure = %v, want %q", d.Failure, want)
 	}
 }
+
+// FuzzDecide checks Decide's invariants on any shadow and host: it only reports the desired
+// state, reboots only into an activated spec.version, and never acts while waiting for the
+// controller after a failure.
+func FuzzDecide(f *testing.F) {
+	f.Add("RebootedIntoUpdate", "1.21.0", "StagedAndPerformedUpdate", "1.20.0", "Ready", "1.21.0")
+	f.Add("Idle", "", "ErrorReset", "1.20.0", "", "")
+	f.Add("StagedAndPerformedUpdate", "1.21.0", "Idle", "1.21.0", "Staged", "1.21.0")
+	f.Fuzz(func(t *testing.T, spec, version, reported, running, state, staged string) {
+		o := obs(v2.State(spec), version, v2.State(reported), host(running, hostapi.UpdateState(state), staged))
+		d := Decide(o)
+		if d.Report != "" && d.Report != o.Spec.State {
+			t.Errorf("reports %s for spec %s", d.Report, o.Spec.State)
+		}
+		if d.Step == StepDrainAndReboot && (o.Spec.State != v2.StateRebootedIntoUpdate ||
+			o.Host.State != hostapi.StateReady || o.Host.Staged != version || version == "") {
+			t.Errorf("reboots with spec %+v and host %+v", o.Spec, o.Host)
+		}
+		if reported == string(v2.StateErrorReset) && spec != string(v2.StateIdle) && (d.Step != StepNone || d.Failure != nil) {
+			t.Errorf("acts (%+v) while the controller has to reset the spec", d)
+		}
+		if d.Failure != nil && (d.Step != StepNone || d.Report != "") {
+			t.Errorf("a failure with a step or report: %+v", d)
+		}
+	})
+}

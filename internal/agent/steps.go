@@ -195,7 +195,9 @@ func (a *Agent) waitRebooted(ctx context.Context, want string) error {
 	deadline := a.cfg.Clock.Now().Add(a.cfg.RebootTimeout)
 	for {
 		st, err := a.cfg.Host.Status(ctx)
-		if err != nil && !errors.Is(err, hostapi.ErrLocked) || err == nil && (st.State != hostapi.StateReady || st.StagedVersion() != want) {
+		stillUp := errors.Is(err, hostapi.ErrLocked) ||
+			err == nil && st.State == hostapi.StateReady && st.StagedVersion() == want
+		if !stillUp {
 			a.log.Info("Host is rebooting")
 			return nil
 		}
