@@ -61,7 +61,7 @@ func sameStatus(a, b *v2.BottlerocketShadowStatus) bool {
 		return a == b
 	}
 	ta, tb := a.StateTransitionFailureTimestamp, b.StateTransitionFailureTimestamp
-	if (ta == nil) != (tb == nil) || (ta != nil && !ta.Time.Truncate(time.Second).Equal(tb.Time.Truncate(time.Second))) {
+	if (ta == nil) != (tb == nil) || (ta != nil && !ta.Truncate(time.Second).Equal(tb.Truncate(time.Second))) {
 		return false
 	}
 	return a.CurrentVersion == b.CurrentVersion && a.TargetVersion == b.TargetVersion &&

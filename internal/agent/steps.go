@@ -166,7 +166,8 @@ func (a *Agent) drainDeadline(o Observation) time.Time {
 // deadline passes.
 func (a *Agent) drain(ctx context.Context, deadline time.Time) error {
 	a.log.Info("Cordoning and draining Node", "deadline", deadline)
-	for attempt := 0; ; attempt++ {
+	failures := 0
+	for {
 		err := a.cfg.Server.CordonAndDrain(ctx, deadline)
 		if err == nil {
 			a.log.Info("Drained Node")
@@ -181,8 +182,15 @@ func (a *Agent) drain(ctx context.Context, deadline time.Time) error {
 		case !errors.Is(err, agentapi.ErrDrainInProgress) && !retriable(err):
 			return err
 		}
-		a.log.V(1).Info("Drain in progress", "reason", err.Error())
-		wait := min(hostapi.Backoff(attempt, a.cfg.RetryBase, a.cfg.RetryMax, rand.Float64()), deadline.Sub(now))
+		// The server holds each request while it drains, so "in progress" is asked again
+		// soon; other failures (a replica going away, a failed drain) back off.
+		if errors.Is(err, agentapi.ErrDrainInProgress) {
+			failures = 0
+		} else {
+			failures++
+		}
+		a.log.V(1).Info("Drain not finished", "reason", err.Error())
+		wait := min(hostapi.Backoff(failures, a.cfg.RetryBase, a.cfg.RetryMax, rand.Float64()), deadline.Sub(now))
 		if err := a.sleep(ctx, wait); err != nil {
 			return err
 		}

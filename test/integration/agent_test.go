@@ -251,7 +251,7 @@ func TestAgentKilledInEveryStateFinishes(t *testing.T) {
 	e.setSpec(t, brupopv2.StateStagedAndPerformedUpdate, newVersion)
 	eventually(t, agentWait, func() error {
 		if _, err := e.hc.Status(context.Background()); !errors.Is(err, hostapi.ErrLocked) {
-			return fmt.Errorf("host not busy: %v", err)
+			return fmt.Errorf("host not busy: %w", err)
 		}
 		return nil
 	})
