@@ -132,7 +132,7 @@ func TestKubectlGetBrsPrintsUpstreamColumns(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("kubectl printed %d lines, want header + 1:\n%s", len(lines), out)
 	}
-	wantHeader := []string{"NAME", "STATE", "VERSION", "TARGET", "STATE", "TARGET", "VERSION", "CRASH", "COUNT", "AGE"}
+	wantHeader := []string{"NAME", "STATE", "VERSION", "TARGET", "STATE", "TARGET", "VERSION", "CRASH", "COUNT"}
 	if got := strings.Fields(lines[0]); strings.Join(got, " ") != strings.Join(wantHeader, " ") {
 		t.Errorf("header = %q, want %q", got, wantHeader)
 	}
