@@ -1,6 +1,6 @@
 package v2
 
-// DrainTimeoutAnnotation, set by the controller on a shadow when its node starts an update,
+// DrainTimeoutAnnotation is set by the controller on a shadow when its node starts an update; it
 // holds the drain deadline the agent hands to the API server, as a Go duration ("10m0s"). It is
 // absent when the API server's default applies.
 const DrainTimeoutAnnotation = "brupop.bottlerocket.aws/drain-timeout"

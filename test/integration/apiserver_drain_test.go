@@ -201,7 +201,7 @@ func TestAPIServerLeavesAnAdministratorsCordonAndLabel(t *testing.T) {
 	admin := ts.newAgent(t, readyNode(t, ts.kube, ns+"-d", map[string]string{brupopv2.ExcludeFromLBLabel: "True"}, true))
 	plain := ts.newAgent(t, readyNode(t, ts.kube, ns+"-e", nil, false))
 
-	for _, a := range []*agent{admin, plain} {
+	for _, a := range []*agentIdentity{admin, plain} {
 		for name, step := range map[string]func(context.Context) error{
 			"exclude from LB": a.Client.ExcludeFromLB,
 			"cordon and drain": func(ctx context.Context) error {
@@ -216,7 +216,7 @@ func TestAPIServerLeavesAnAdministratorsCordonAndLabel(t *testing.T) {
 	assertLB(t, c, plain.Node.Name, true)
 	assertNode(t, c, plain.Node.Name, true, true)
 	assertNode(t, c, admin.Node.Name, true, false)
-	for _, a := range []*agent{admin, plain} {
+	for _, a := range []*agentIdentity{admin, plain} {
 		if err := a.Client.Uncordon(ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -191,7 +191,7 @@ func (ts *testServer) httpClient() *http.Client {
 }
 
 // agent is a simulated node with an agent pod whose bound token is in TokenPath.
-type agent struct {
+type agentIdentity struct {
 	Node   *corev1.Node
 	Pod    *corev1.Pod
 	Token  string
@@ -234,7 +234,7 @@ const agentNodeLabel = "brupop-test/agent"
 
 // newAgent labels node for the namespace's agent DaemonSet, waits for the agent pod the
 // DaemonSet controller and the scheduler put there, and gives it a bound token.
-func (ts *testServer) newAgent(t *testing.T, node *corev1.Node) *agent {
+func (ts *testServer) newAgent(t *testing.T, node *corev1.Node) *agentIdentity {
 	t.Helper()
 	ctx := context.Background()
 	ts.ensureAgentDaemonSet(t)
@@ -262,7 +262,7 @@ func (ts *testServer) newAgent(t *testing.T, node *corev1.Node) *agent {
 	if err := os.WriteFile(path, []byte(token), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &agent{Node: node, Pod: pod, Token: token, Client: &agentapi.Client{
+	return &agentIdentity{Node: node, Pod: pod, Token: token, Client: &agentapi.Client{
 		BaseURL: ts.URL, NodeName: node.Name, NodeUID: string(node.UID), TokenPath: path, HTTPClient: ts.httpClient(),
 	}}
 }

@@ -36,8 +36,8 @@ import (
 )
 
 const (
-	oldVersion = "1.19.0"
-	newVersion = "1.20.0"
+	ctrlOldVersion = "1.19.0"
+	ctrlNewVersion = "1.20.0"
 )
 
 var setLoggerOnce sync.Once
@@ -220,7 +220,7 @@ func newFleetNode(t *testing.T, c client.Client, ns, name string) {
 	if err := c.Create(ctx, brs); err != nil {
 		t.Fatal(err)
 	}
-	brs.Status = &brupopv2.BottlerocketShadowStatus{CurrentVersion: oldVersion, TargetVersion: newVersion, CurrentState: brupopv2.StateIdle}
+	brs.Status = &brupopv2.BottlerocketShadowStatus{CurrentVersion: ctrlOldVersion, TargetVersion: ctrlNewVersion, CurrentState: brupopv2.StateIdle}
 	if err := c.Status().Update(ctx, brs); err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +375,7 @@ func allUpdated(t *testing.T, c client.Client, ns string, want int, timeout time
 		}
 		done := 0
 		for _, s := range list.Items {
-			if s.Status != nil && s.Status.CurrentVersion == newVersion && s.Status.CurrentState == brupopv2.StateIdle && s.Spec.State == brupopv2.StateIdle {
+			if s.Status != nil && s.Status.CurrentVersion == ctrlNewVersion && s.Status.CurrentState == brupopv2.StateIdle && s.Spec.State == brupopv2.StateIdle {
 				done++
 			}
 		}

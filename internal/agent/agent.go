@@ -1,0 +1,265 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/agentapi"
+	"github.com/bottlerocket-os/brupop-go/internal/hostapi"
+)
+
+// Config is what an Agent needs. Zero durations take the defaults of Options.
+type Config struct {
+	// NodeName is the agent's node; Namespace holds its shadow.
+	NodeName, Namespace string
+	// Kube is the configuration of the read-only watches of the Node and the shadow.
+	Kube *rest.Config
+	// Server is the client of the Brupop API server; the agent sets its NodeUID.
+	Server *agentapi.Client
+	// Host is the client of the host API.
+	Host *hostapi.Client
+	// ExcludeFromLBWait, when positive, turns on load-balancer exclusion before a drain and is
+	// the wait after it.
+	ExcludeFromLBWait time.Duration
+	// DrainTimeout, RefreshInterval, Resync and RebootTimeout are as in Options.
+	DrainTimeout, RefreshInterval, Resync, RebootTimeout time.Duration
+	// PollInterval is the pause between host reads while waiting for the reboot; default 1s.
+	PollInterval time.Duration
+	// RetryBase and RetryMax shape the jittered backoff after a failed pass or API-server
+	// call; defaults 1s and 1m.
+	RetryBase, RetryMax time.Duration
+	// Clock drives every wait; default the real clock.
+	Clock clock.WithTicker
+	// Log receives the agent's log; default the logger of Run's context.
+	Log logr.Logger
+}
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.DrainTimeout, defaultDrain)
+	def(&c.RefreshInterval, defaultRefresh)
+	def(&c.Resync, defaultResync)
+	def(&c.RebootTimeout, defaultRebootWait)
+	def(&c.PollInterval, time.Second)
+	def(&c.RetryBase, time.Second)
+	def(&c.RetryMax, time.Minute)
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
+	}
+	return c
+}
+
+// Agent drives one node's updates. Run it once.
+type Agent struct {
+	cfg   Config
+	log   logr.Logger
+	cache cache.Cache
+	tx    *settingsTx
+
+	mu         sync.Mutex
+	changed    chan struct{}              // closed and replaced when a watched object changes
+	passSpec   *v2.BottlerocketShadowSpec // the spec the running pass acts on
+	cancelPass context.CancelCauseFunc
+
+	// Owned by Run's goroutine.
+	restored     bool      // the restore transaction was committed since start
+	refreshedAt  time.Time // last successful refresh
+	refreshedFor string    // running version at that refresh
+	chosen       string    // chosen_update of that refresh
+}
+
+// errSpecChanged cancels a pass whose shadow spec changed under it.
+var errSpecChanged = errors.New("agent: shadow spec changed")
+
+// New returns an Agent for cfg.
+func New(cfg Config) (*Agent, error) {
+	cfg = cfg.withDefaults()
+	switch {
+	case cfg.NodeName == "" || cfg.Namespace == "":
+		return nil, errors.New("agent: node name and namespace are required")
+	case cfg.Kube == nil || cfg.Server == nil || cfg.Host == nil:
+		return nil, errors.New("agent: Kube, Server and Host are required")
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("agent: scheme: %w", err)
+	}
+	if err := v2.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("agent: scheme: %w", err)
+	}
+	byName := func(name string) fields.Selector { return fields.OneTermEqualSelector("metadata.name", name) }
+	c, err := cache.New(cfg.Kube, cache.Options{
+		Scheme: scheme,
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Node{}: {Field: byName(cfg.NodeName)},
+			&v2.BottlerocketShadow{}: {
+				Namespaces: map[string]cache.Config{cfg.Namespace: {}},
+				Field:      byName(v2.ShadowName(cfg.NodeName)),
+			},
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("agent: watch cache: %w", err)
+	}
+	return &Agent{
+		cfg: cfg, cache: c, changed: make(chan struct{}),
+		tx: newSettingsTx(cfg.Host.SocketPath(), 10*time.Second),
+	}, nil
+}
+
+// Run watches the node and its shadow and drives the updates until ctx ends; it returns nil
+// then, or an error when the watches cannot start.
+func (a *Agent) Run(ctx context.Context) error {
+	a.log = a.cfg.Log
+	if a.log.GetSink() == nil {
+		a.log = logr.FromContextOrDiscard(ctx)
+	}
+	a.log = a.log.WithValues("node", a.cfg.NodeName)
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	if err := a.watch(ctx); err != nil {
+		return err
+	}
+	wg.Go(func() {
+		if err := a.cache.Start(ctx); err != nil {
+			a.log.Error(err, "Watch cache stopped")
+		}
+	})
+	if !a.cache.WaitForCacheSync(ctx) {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return errors.New("agent: watch cache did not sync")
+	}
+	a.log.Info("Started agent", "shadow", v2.ShadowName(a.cfg.NodeName))
+	a.loop(ctx)
+	return nil
+}
+
+// watch registers the handlers that start a pass on every change and cancel a pass whose spec
+// changed.
+func (a *Agent) watch(ctx context.Context) error {
+	h := toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { a.notify(nil) },
+		UpdateFunc: func(_, obj any) { a.notify(obj) },
+		DeleteFunc: func(any) { a.notify(nil) },
+	}
+	for _, obj := range []client.Object{&corev1.Node{}, &v2.BottlerocketShadow{}} {
+		inf, err := a.cache.GetInformer(ctx, obj)
+		if err != nil {
+			return fmt.Errorf("agent: informer for %T: %w", obj, err)
+		}
+		if _, err := inf.AddEventHandler(h); err != nil {
+			return fmt.Errorf("agent: watch %T: %w", obj, err)
+		}
+	}
+	return nil
+}
+
+// notify wakes whoever waits for a change and cancels the running pass if obj is the shadow
+// with a spec other than the one the pass acts on.
+func (a *Agent) notify(obj any) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	close(a.changed)
+	a.changed = make(chan struct{})
+	brs, ok := obj.(*v2.BottlerocketShadow)
+	if ok && a.passSpec != nil && !reflect.DeepEqual(*a.passSpec, brs.Spec) {
+		a.cancelPass(errSpecChanged)
+	}
+}
+
+// changedCh returns the channel closed at the next change.
+func (a *Agent) changedCh() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.changed
+}
+
+// setPass records the spec of the running pass and how to cancel it; nil clears it.
+func (a *Agent) setPass(spec *v2.BottlerocketShadowSpec, cancel context.CancelCauseFunc) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.passSpec, a.cancelPass = spec, cancel
+}
+
+// loop runs passes on changes, after failures with backoff and on the jittered resync.
+func (a *Agent) loop(ctx context.Context) {
+	failures := 0
+	for ctx.Err() == nil {
+		changed := a.changedCh()
+		err := a.pass(ctx)
+		wait := jitter(a.cfg.Resync, rand.Float64())
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, errSpecChanged):
+			a.log.Info("Shadow spec changed; deciding again")
+			continue
+		case err != nil:
+			wait = hostapi.Backoff(failures, a.cfg.RetryBase, a.cfg.RetryMax, rand.Float64())
+			failures++
+			a.log.Error(err, "Pass failed; retrying", "after", wait)
+		default:
+			failures = 0
+		}
+		if err == nil {
+			// A failed pass retries after its backoff even if something changes meanwhile,
+			// so that a flapping watch cannot turn the backoff into a busy loop.
+			a.waitChange(ctx, changed, wait)
+		} else {
+			a.waitChange(ctx, nil, wait)
+		}
+	}
+}
+
+// waitChange waits for changed to close, d to pass or ctx to end.
+func (a *Agent) waitChange(ctx context.Context, changed <-chan struct{}, d time.Duration) {
+	t := a.cfg.Clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-changed:
+	case <-t.C():
+	}
+}
+
+// sleep waits d or until ctx ends, whose error it returns.
+func (a *Agent) sleep(ctx context.Context, d time.Duration) error {
+	t := a.cfg.Clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C():
+		return nil
+	}
+}
+
+// jitter spreads d over [0.9d, 1.1d) with r in [0, 1).
+func jitter(d time.Duration, r float64) time.Duration {
+	return d - d/10 + time.Duration(r*float64(d/5))
+}

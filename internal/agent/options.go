@@ -1,0 +1,206 @@
+package agent
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/agentapi"
+	"github.com/bottlerocket-os/brupop-go/internal/hostapi"
+)
+
+// The upstream environment variables the agent reads.
+const (
+	EnvNodeName       = "MY_NODE_NAME"
+	EnvServicePort    = "APISERVER_SERVICE_PORT"
+	EnvExcludeLBWait  = "EXCLUDE_FROM_LB_WAIT_TIME_IN_SEC"
+	EnvLogFormat      = "LOGGING_FORMATTER"
+	EnvLogANSI        = "LOGGING_ANSI_ENABLED"
+	EnvTracingFilter  = "TRACING_FILTER_DIRECTIVE"
+	namespaceFile     = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+	defaultDomain     = "cluster.local"
+	defaultCAFile     = agentapi.DefaultTLSDir + "/ca.crt"
+	defaultLogFormat  = "full"
+	defaultLogFilter  = "info"
+	defaultDrain      = 10 * time.Minute
+	defaultRefresh    = 120 * time.Second
+	defaultResync     = 60 * time.Second
+	defaultRebootWait = 3 * time.Minute
+)
+
+// LogFormats are the values LOGGING_FORMATTER accepts, as upstream.
+var LogFormats = []string{"full", "compact", "pretty", "json"}
+
+// Options is the agent's whole configuration, from flags with the upstream environment variables
+// as defaults. Call Validate before using it.
+type Options struct {
+	// NodeName is the agent's node (MY_NODE_NAME). Required.
+	NodeName string
+	// Namespace holds the shadows and the API server's Service; default the pod's namespace.
+	Namespace string
+	// ClusterDomain is the cluster's DNS domain, for the default ServerURL.
+	ClusterDomain string
+	// ServicePort is the API server Service's port (APISERVER_SERVICE_PORT).
+	ServicePort int
+	// ServerURL is the API server; default https://brupop-apiserver.<ns>.svc.<domain>:<port>.
+	ServerURL string
+	// CAFile is the CA bundle the API server's certificate chains to.
+	CAFile string
+	// TokenFile is the projected service-account token sent to the API server.
+	TokenFile string
+	// HostSocket is the Bottlerocket host API's Unix socket.
+	HostSocket string
+	// Kubeconfig, when set, is used instead of the in-cluster configuration.
+	Kubeconfig string
+	// ExcludeFromLBWait is how long to wait after excluding the node from load balancers before
+	// draining it; zero disables the exclusion (EXCLUDE_FROM_LB_WAIT_TIME_IN_SEC).
+	ExcludeFromLBWait time.Duration
+	// DrainTimeout bounds a drain, counted from the spec's transition to RebootedIntoUpdate.
+	DrainTimeout time.Duration
+	// RefreshInterval is the least time between two refreshes of the host's updates.
+	RefreshInterval time.Duration
+	// Resync is the period of passes when nothing changes (jittered).
+	Resync time.Duration
+	// RebootTimeout bounds the wait for the host to go down after a reboot request.
+	RebootTimeout time.Duration
+	// LogFormat is one of LogFormats (LOGGING_FORMATTER).
+	LogFormat string
+	// LogANSI is accepted for compatibility (LOGGING_ANSI_ENABLED); slog writes no colors.
+	LogANSI bool
+	// LogFilter is the minimum level: trace, debug, info, warn or error (TRACING_FILTER_DIRECTIVE).
+	LogFilter string
+}
+
+// DefaultOptions returns the defaults, taking the upstream environment variables from getenv.
+func DefaultOptions(getenv func(string) string) (Options, error) {
+	o := Options{
+		NodeName:        getenv(EnvNodeName),
+		Namespace:       defaultNamespace(),
+		ClusterDomain:   defaultDomain,
+		ServicePort:     agentapi.DefaultServicePort,
+		CAFile:          defaultCAFile,
+		TokenFile:       agentapi.DefaultTokenPath,
+		HostSocket:      hostapi.DefaultSocketPath,
+		DrainTimeout:    defaultDrain,
+		RefreshInterval: defaultRefresh,
+		Resync:          defaultResync,
+		RebootTimeout:   defaultRebootWait,
+		LogFormat:       defaultLogFormat,
+		LogFilter:       defaultLogFilter,
+	}
+	var errs []error
+	if v := getenv(EnvServicePort); v != "" {
+		p, err := strconv.Atoi(v)
+		errs = append(errs, envErr(EnvServicePort, v, err))
+		o.ServicePort = p
+	}
+	if v := getenv(EnvExcludeLBWait); v != "" {
+		n, err := strconv.ParseUint(v, 10, 32)
+		errs = append(errs, envErr(EnvExcludeLBWait, v, err))
+		o.ExcludeFromLBWait = time.Duration(n) * time.Second
+	}
+	if v := getenv(EnvLogANSI); v != "" {
+		b, err := strconv.ParseBool(v)
+		errs = append(errs, envErr(EnvLogANSI, v, err))
+		o.LogANSI = b
+	}
+	if v := getenv(EnvLogFormat); v != "" {
+		o.LogFormat = v
+	}
+	if v := getenv(EnvTracingFilter); v != "" {
+		o.LogFilter = v
+	}
+	return o, errors.Join(errs...)
+}
+
+func envErr(name, value string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("environment variable %s=%q: %w", name, value, err)
+}
+
+// defaultNamespace is the pod's namespace, or Brupop's default outside a pod.
+func defaultNamespace() string {
+	if b, err := os.ReadFile(namespaceFile); err == nil && strings.TrimSpace(string(b)) != "" {
+		return strings.TrimSpace(string(b))
+	}
+	return v2.DefaultNamespace
+}
+
+// BindFlags registers a flag for every option, with o's values as defaults.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.NodeName, "node-name", o.NodeName, "name of this node (env "+EnvNodeName+")")
+	fs.StringVar(&o.Namespace, "namespace", o.Namespace, "namespace of the shadows and the API server")
+	fs.StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "DNS domain of the cluster, for the default API server URL")
+	fs.IntVar(&o.ServicePort, "apiserver-port", o.ServicePort, "port of the API server Service (env "+EnvServicePort+")")
+	fs.StringVar(&o.ServerURL, "apiserver-url", o.ServerURL, "URL of the API server (default https://"+agentapi.ServiceName+".<namespace>.svc.<cluster-domain>:<apiserver-port>)")
+	fs.StringVar(&o.CAFile, "ca-file", o.CAFile, "CA bundle of the API server's certificate")
+	fs.StringVar(&o.TokenFile, "token-file", o.TokenFile, "service-account token sent to the API server")
+	fs.StringVar(&o.HostSocket, "host-socket", o.HostSocket, "Unix socket of the Bottlerocket host API")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig file (default: in-cluster configuration)")
+	fs.DurationVar(&o.ExcludeFromLBWait, "exclude-from-lb-wait", o.ExcludeFromLBWait, "wait after excluding the node from load balancers; 0 disables the exclusion (env "+EnvExcludeLBWait+", seconds)")
+	fs.DurationVar(&o.DrainTimeout, "drain-timeout", o.DrainTimeout, "deadline of a drain")
+	fs.DurationVar(&o.RefreshInterval, "refresh-interval", o.RefreshInterval, "least time between two checks for host updates")
+	fs.DurationVar(&o.Resync, "resync", o.Resync, "period of passes when nothing changes")
+	fs.DurationVar(&o.RebootTimeout, "reboot-timeout", o.RebootTimeout, "how long the host may take to go down after a reboot request")
+	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat, "log format: "+strings.Join(LogFormats, ", ")+" (env "+EnvLogFormat+")")
+	fs.StringVar(&o.LogFilter, "log-level", o.LogFilter, "minimum log level: trace, debug, info, warn, error (env "+EnvTracingFilter+")")
+}
+
+// URL returns the API server URL: ServerURL, or the one built from the Service name, the
+// namespace, the cluster domain and the port.
+func (o *Options) URL() string {
+	if o.ServerURL != "" {
+		return o.ServerURL
+	}
+	return fmt.Sprintf("https://%s.%s.svc.%s:%d", agentapi.ServiceName, o.Namespace, o.ClusterDomain, o.ServicePort)
+}
+
+// Validate checks every option and returns all problems, each saying what to fix.
+func (o *Options) Validate() error {
+	var errs []error
+	check := func(bad bool, format string, args ...any) {
+		if bad {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(o.NodeName == "", "node name is empty: set %s or --node-name", EnvNodeName)
+	check(o.Namespace == "", "namespace is empty: set --namespace")
+	check(o.ServerURL == "" && o.ClusterDomain == "", "cluster domain is empty: set --cluster-domain or --apiserver-url")
+	check(o.ServicePort < 1 || o.ServicePort > 65535, "API server port %d is not in 1-65535: fix %s or --apiserver-port", o.ServicePort, EnvServicePort)
+	if u, err := url.Parse(o.URL()); err != nil || u.Scheme != "https" || u.Host == "" {
+		errs = append(errs, fmt.Errorf("API server URL %q is not an https URL: fix --apiserver-url", o.URL()))
+	}
+	check(o.CAFile == "", "CA file is empty: set --ca-file")
+	check(o.TokenFile == "", "token file is empty: set --token-file")
+	check(o.HostSocket == "", "host socket is empty: set --host-socket")
+	check(o.ExcludeFromLBWait < 0, "load-balancer wait %s is negative: fix %s", o.ExcludeFromLBWait, EnvExcludeLBWait)
+	check(o.DrainTimeout <= 0, "drain timeout %s must be positive: fix --drain-timeout", o.DrainTimeout)
+	check(o.RefreshInterval <= 0, "refresh interval %s must be positive: fix --refresh-interval", o.RefreshInterval)
+	check(o.Resync <= 0, "resync %s must be positive: fix --resync", o.Resync)
+	check(o.RebootTimeout <= 0, "reboot timeout %s must be positive: fix --reboot-timeout", o.RebootTimeout)
+	check(!validFormat(o.LogFormat), "log format %q is not one of %s: fix %s or --log-format", o.LogFormat, strings.Join(LogFormats, ", "), EnvLogFormat)
+	if _, err := ParseLevel(o.LogFilter); err != nil {
+		errs = append(errs, fmt.Errorf("%w: fix %s or --log-level", err, EnvTracingFilter))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("agent options: %w", err)
+	}
+	return nil
+}
+
+func validFormat(f string) bool {
+	for _, v := range LogFormats {
+		if f == v {
+			return true
+		}
+	}
+	return false
+}

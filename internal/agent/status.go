@@ -1,0 +1,69 @@
+package agent
+
+import (
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+)
+
+// TargetVersion is the version the host would update to, as upstream reports it: the chosen
+// update's version, or the running version when the host chose none.
+func TargetVersion(chosen, running string) string {
+	if chosen == "" {
+		return running
+	}
+	return chosen
+}
+
+// ReachedStatus returns the status reporting state with the host's versions, keeping the crash
+// count, failure timestamp and reason of prev, except that an update that went through
+// MonitoringUpdate back to Idle clears them (upstream's only reset).
+func ReachedStatus(prev *v2.BottlerocketShadowStatus, state v2.State, current, target string) *v2.BottlerocketShadowStatus {
+	s := &v2.BottlerocketShadowStatus{CurrentVersion: current, TargetVersion: target, CurrentState: state}
+	if prev == nil {
+		return s
+	}
+	if state == v2.StateIdle && prev.CurrentState == v2.StateMonitoringUpdate {
+		return s
+	}
+	s.CrashCount = prev.CrashCount
+	s.StateTransitionFailureTimestamp = prev.StateTransitionFailureTimestamp.DeepCopy()
+	s.FailureReason = prev.FailureReason
+	s.Conditions = prev.Conditions
+	return s
+}
+
+// FailedStatus returns the status reporting failure f at now: ErrorReset, crash_count + 1, the
+// failure timestamp and reason.
+func FailedStatus(prev *v2.BottlerocketShadowStatus, f *Failure, current, target string, now time.Time) *v2.BottlerocketShadowStatus {
+	s := &v2.BottlerocketShadowStatus{
+		CurrentVersion:                  current,
+		TargetVersion:                   target,
+		CurrentState:                    v2.StateErrorReset,
+		StateTransitionFailureTimestamp: &metav1.Time{Time: now.UTC().Truncate(time.Second)},
+		FailureReason:                   f.Error(),
+	}
+	if prev != nil {
+		s.CrashCount = prev.CrashCount + 1
+		s.Conditions = prev.Conditions
+	} else {
+		s.CrashCount = 1
+	}
+	return s
+}
+
+// sameStatus reports whether a and b report the same thing; timestamps compare to the second,
+// the precision the API keeps.
+func sameStatus(a, b *v2.BottlerocketShadowStatus) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	ta, tb := a.StateTransitionFailureTimestamp, b.StateTransitionFailureTimestamp
+	if (ta == nil) != (tb == nil) || (ta != nil && !ta.Truncate(time.Second).Equal(tb.Truncate(time.Second))) {
+		return false
+	}
+	return a.CurrentVersion == b.CurrentVersion && a.TargetVersion == b.TargetVersion &&
+		a.CurrentState == b.CurrentState && a.CrashCount == b.CrashCount && a.FailureReason == b.FailureReason
+}
