@@ -10,8 +10,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/bottlerocket-os/brupop-go/internal/agent"
+	"github.com/bottlerocket-os/brupop-go/internal/agentapi"
 	"github.com/bottlerocket-os/brupop-go/internal/apiserver"
 	"github.com/bottlerocket-os/brupop-go/internal/controller"
+	"github.com/bottlerocket-os/brupop-go/internal/hostapi"
 	"github.com/bottlerocket-os/brupop-go/internal/rollout"
 )
 
@@ -22,8 +25,7 @@ const controllerNode = "brupop-sim-control-plane"
 // DefaultComponents returns Brupop's real components, wired for the simulated cluster with the
 // short timings of a simulation.
 func DefaultComponents() *Components {
-	// The agent joins when package agent lands on main.
-	return &Components{APIServer: realAPIServer, Controller: realController}
+	return &Components{APIServer: realAPIServer, Controller: realController, Agent: realAgent}
 }
 
 // setRuntimeLogger gives controller-runtime (the controller's manager, the agent's cache) a
@@ -59,4 +61,24 @@ func realController(env ControllerEnv) (RunFunc, error) {
 		return nil, fmt.Errorf("sim: %w", err)
 	}
 	return func(ctx context.Context) error { return mgr.Start(logr.NewContext(ctx, env.Log)) }, nil
+}
+
+func realAgent(env AgentEnv) (RunFunc, error) {
+	setRuntimeLogger.Do(func() { crlog.SetLogger(env.Log) })
+	a, err := agent.New(agent.Config{
+		NodeName: env.NodeName, Namespace: env.Namespace, Kube: env.Kube,
+		Server: &agentapi.Client{BaseURL: env.ServerURL, NodeName: env.NodeName, TokenPath: env.TokenPath, CAPath: env.CAPath},
+		Host: hostapi.New(hostapi.Options{
+			SocketPath: env.HostSocket, PollInterval: 100 * time.Millisecond,
+			RetryBase: 100 * time.Millisecond, RetryMax: 2 * time.Second,
+		}),
+		DrainTimeout: 2 * time.Minute, RefreshInterval: env.RefreshInterval, Resync: 10 * time.Second,
+		RebootTimeout: time.Minute, PollInterval: 200 * time.Millisecond,
+		RetryBase: 250 * time.Millisecond, RetryMax: 5 * time.Second,
+		Log: env.Log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sim: %w", err)
+	}
+	return a.Run, nil
 }
