@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -34,6 +35,8 @@ const (
 	// podReadyDelay is how long a demo pod takes to become Ready, so a PDB really holds a
 	// drain back while a replacement starts.
 	podReadyDelay = "1s"
+	// monitoringDeadline is how long past the monitoring period a node may take to be healthy.
+	monitoringDeadline = 10 * time.Second
 	// variant is the Bottlerocket variant of every simulated host.
 	variant = "aws-k8s-1.31"
 )
@@ -161,7 +164,11 @@ func fleetPolicy(o *Options) *v2.FleetPolicy {
 		ObjectMeta: metav1.ObjectMeta{Name: v2.DefaultFleetPolicyName, Namespace: Namespace},
 		Spec: v2.FleetPolicySpec{
 			MaxConcurrentUpdates: strconv.Itoa(o.MaxConcurrent),
-			Monitoring:           &v2.FleetPolicyMonitoring{Period: &metav1.Duration{Duration: o.MonitoringPeriod}},
+			Monitoring: &v2.FleetPolicyMonitoring{
+				Period: &metav1.Duration{Duration: o.MonitoringPeriod},
+				// A node unhealthy after its reboot fails in seconds, not the default 5 minutes.
+				Deadline: &metav1.Duration{Duration: monitoringDeadline},
+			},
 		},
 	}
 	if o.Cron != "" {

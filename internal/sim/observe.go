@@ -134,9 +134,9 @@ func (o *observer) row(node *corev1.Node, brs *v2.BottlerocketShadow, now time.T
 	r.Fail = r.CrashCount > 0 && !r.InFlight && !r.Updated
 	switch {
 	case !r.Ready:
-		r.Reason = "rebooting (Node NotReady)"
+		r.Reason = "Node NotReady"
 	case r.Unschedulable && r.InFlight:
-		r.Reason = "cordoned, drained"
+		r.Reason = "cordoned"
 	}
 	if prev, ok := o.prevState[r.Name]; !ok || prev != r.State {
 		o.since[r.Name] = now
