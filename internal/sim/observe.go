@@ -98,8 +98,9 @@ func (o *observer) sample(ctx context.Context, now time.Time) (Snapshot, error) 
 		}
 	}
 	snap := Snapshot{At: now, Halted: halted(&fp, o.c.Options.To)}
+	failed := failedNodes(&fp, o.c.Options.To)
 	for i := range nodes.Items {
-		row := o.row(&nodes.Items[i], byNode[nodes.Items[i].Name], now)
+		row := o.row(&nodes.Items[i], byNode[nodes.Items[i].Name], failed[nodes.Items[i].Name], now)
 		snap.Rows = append(snap.Rows, row)
 		snap.InFlight += b2i(row.InFlight)
 		snap.Unschedulable += b2i(row.Unschedulable)
@@ -113,7 +114,9 @@ func (o *observer) sample(ctx context.Context, now time.Time) (Snapshot, error) 
 }
 
 // row builds a node's row and updates its history.
-func (o *observer) row(node *corev1.Node, brs *v2.BottlerocketShadow, now time.Time) NodeRow {
+// A node has failed when its last attempt failed (crash_count) or the controller recorded a
+// release failure of the target for it (a failed monitoring leaves crash_count alone).
+func (o *observer) row(node *corev1.Node, brs *v2.BottlerocketShadow, releaseFailed bool, now time.Time) NodeRow {
 	r := NodeRow{Name: node.Name, Ready: nodeReady(node), Unschedulable: node.Spec.Unschedulable, State: v2.StateIdle, Desired: v2.StateIdle}
 	if brs != nil {
 		r.Desired = brs.Spec.State
@@ -130,8 +133,8 @@ func (o *observer) row(node *corev1.Node, brs *v2.BottlerocketShadow, now time.T
 		r.Version, r.Target = "?", "?"
 	}
 	to := o.c.Options.To
-	r.Updated = !r.InFlight && r.State == v2.StateIdle && r.Version == to
-	r.Fail = r.CrashCount > 0 && !r.InFlight && !r.Updated
+	r.Fail = !r.InFlight && (releaseFailed || r.CrashCount > 0 && r.Version != to)
+	r.Updated = !r.InFlight && !r.Fail && r.State == v2.StateIdle && r.Version == to
 	switch {
 	case !r.Ready:
 		r.Reason = "Node NotReady"
@@ -198,6 +201,23 @@ func (o *observer) check(snap *Snapshot, now time.Time) {
 
 func (o *observer) violate(now time.Time, msg string) {
 	o.violations = append(o.violations, fmt.Sprintf("%s after %s", msg, now.Sub(o.start).Round(100*time.Millisecond)))
+}
+
+// failedNodes returns the nodes the FleetPolicy's ledger lists as failing version since the
+// last resume of that version.
+func failedNodes(fp *v2.FleetPolicy, version string) map[string]bool {
+	out := map[string]bool{}
+	for _, v := range fp.Status.Versions {
+		if v.Version != version {
+			continue
+		}
+		for _, f := range v.Failures {
+			if v.ResumedAt == nil || f.Time.After(v.ResumedAt.Time) {
+				out[f.Node] = true
+			}
+		}
+	}
+	return out
 }
 
 // halted reports whether the FleetPolicy's status says version's rollout halted.

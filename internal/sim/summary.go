@@ -38,7 +38,9 @@ type Summary struct {
 	RolloutSeconds float64 `json:"rolloutSeconds"`
 	// PerNodeSeconds is the mean time one node took, from its start to Idle on To.
 	PerNodeSeconds float64 `json:"perNodeSeconds"`
-	// MinimumSeconds is ceil(Nodes / MaxConcurrent) x PerNodeSeconds; Ratio is
+	// Started counts the nodes whose update started.
+	Started int `json:"started"`
+	// MinimumSeconds is ceil(Started / MaxConcurrent) x PerNodeSeconds; Ratio is
 	// RolloutSeconds / MinimumSeconds.
 	MinimumSeconds float64 `json:"minimumSeconds"`
 	Ratio          float64 `json:"ratio"`
@@ -59,7 +61,7 @@ func (o *observer) summary(last Snapshot, timedOut bool) Summary {
 		Nodes: opts.Nodes, MaxConcurrent: opts.MaxConcurrent, From: opts.From, To: opts.To,
 		Halted: last.Halted, TimedOut: timedOut,
 		RolloutSeconds: seconds(last.At.Sub(o.start)), MaxInFlight: o.maxFlight, MaxUnschedulable: o.maxUnsched,
-		Evictions: o.evictions,
+		Evictions: o.evictions, Started: len(o.began),
 	}
 	for _, f := range opts.Faults {
 		s.ExpectedFailures = append(s.ExpectedFailures, f.Node)
@@ -87,7 +89,8 @@ func (o *observer) summary(last Snapshot, timedOut bool) Summary {
 			total += d
 		}
 		s.PerNodeSeconds = seconds(total / time.Duration(len(o.took)))
-		s.MinimumSeconds = math.Ceil(float64(opts.Nodes)/float64(opts.MaxConcurrent)) * s.PerNodeSeconds
+		// Count the nodes that went: behind a halt, the others never had to.
+		s.MinimumSeconds = math.Ceil(float64(len(o.began))/float64(opts.MaxConcurrent)) * s.PerNodeSeconds
 		s.Ratio = math.Round(s.RolloutSeconds/s.MinimumSeconds*100) / 100
 	}
 	s.Invariants = o.invariants(endBreaches)

@@ -161,7 +161,7 @@ func writeSummary(w io.Writer, s Summary) {
 	}
 	if s.MinimumSeconds > 0 {
 		fmt.Fprintf(w, "Theoretical minimum: ceil(%d/%d) x %.1fs per node = %.1fs; ratio %.2f\n",
-			s.Nodes, s.MaxConcurrent, s.PerNodeSeconds, s.MinimumSeconds, s.Ratio)
+			s.Started, s.MaxConcurrent, s.PerNodeSeconds, s.MinimumSeconds, s.Ratio)
 	}
 	fmt.Fprintf(w, "Highest in flight: %d (allowed %d) · highest unschedulable: %d · evictions: %d\n",
 		s.MaxInFlight, s.MaxConcurrent, s.MaxUnschedulable, s.Evictions)
