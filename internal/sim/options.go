@@ -68,8 +68,8 @@ type Options struct {
 	MonitoringPeriod time.Duration
 	// Faults are the nodes told to fail a step.
 	Faults []Fault
-	// Seed makes the simulation's random choices (which node each fault-free pod lands on
-	// is the scheduler's; this seeds the workload's readiness delays) repeatable.
+	// Seed seeds the simulation's own jitter (each host's prepare time, ±20%). Where pods
+	// land and the order of the components' work are not the simulation's to repeat.
 	Seed int64
 	// Timeout bounds the rollout Watch observes; zero means a generous estimate.
 	Timeout time.Duration
