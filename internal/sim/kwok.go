@@ -78,7 +78,7 @@ func startKwok(toolsDir, kubeconfig, dir string, out io.Writer) (*kwokProcess, e
 func (k *kwokProcess) exited() error {
 	select {
 	case <-k.done:
-		return fmt.Errorf("sim: kwok exited: %v", k.err)
+		return fmt.Errorf("sim: kwok exited: %w", k.err)
 	default:
 		return nil
 	}

@@ -114,24 +114,12 @@ func (o *observer) sample(ctx context.Context, now time.Time) (Snapshot, error) 
 }
 
 // row builds a node's row and updates its history.
-// A node has failed when its last attempt failed (crash_count) or the controller recorded a
-// release failure of the target for it (a failed monitoring leaves crash_count alone).
+// row builds a node's row and updates its history. A node has failed when its last attempt
+// failed (crash_count) or the controller recorded a release failure of the target for it (a
+// failed monitoring leaves crash_count alone).
 func (o *observer) row(node *corev1.Node, brs *v2.BottlerocketShadow, releaseFailed bool, now time.Time) NodeRow {
-	r := NodeRow{Name: node.Name, Ready: nodeReady(node), Unschedulable: node.Spec.Unschedulable, State: v2.StateIdle, Desired: v2.StateIdle}
-	if brs != nil {
-		r.Desired = brs.Spec.State
-		r.InFlight = statemachine.InFlight(brs, statemachine.DefaultConfig(), now)
-		if st := brs.Status; st != nil {
-			r.State, r.Version, r.Target, r.CrashCount = st.CurrentState, st.CurrentVersion, st.TargetVersion, st.CrashCount
-			r.Reason = st.FailureReason
-		}
-		if brs.Spec.Version != nil && r.InFlight {
-			r.Target = *brs.Spec.Version
-		}
-	}
-	if r.Version == "" {
-		r.Version, r.Target = "?", "?"
-	}
+	r := shadowRow(brs, now)
+	r.Name, r.Ready, r.Unschedulable = node.Name, nodeReady(node), node.Spec.Unschedulable
 	to := o.c.Options.To
 	r.Fail = !r.InFlight && (releaseFailed || r.CrashCount > 0 && r.Version != to)
 	r.Updated = !r.InFlight && !r.Fail && r.State == v2.StateIdle && r.Version == to
@@ -141,6 +129,30 @@ func (o *observer) row(node *corev1.Node, brs *v2.BottlerocketShadow, releaseFai
 	case r.Unschedulable && r.InFlight:
 		r.Reason = "cordoned"
 	}
+	o.track(&r, now)
+	return r
+}
+
+// shadowRow is what a node's shadow says; "?" versions until its agent reported.
+func shadowRow(brs *v2.BottlerocketShadow, now time.Time) NodeRow {
+	r := NodeRow{State: v2.StateIdle, Desired: v2.StateIdle, Version: "?", Target: "?"}
+	if brs == nil {
+		return r
+	}
+	r.Desired = brs.Spec.State
+	r.InFlight = statemachine.InFlight(brs, statemachine.DefaultConfig(), now)
+	if st := brs.Status; st != nil {
+		r.State, r.Version, r.Target, r.CrashCount = st.CurrentState, st.CurrentVersion, st.TargetVersion, st.CrashCount
+		r.Reason = st.FailureReason
+	}
+	if brs.Spec.Version != nil && r.InFlight {
+		r.Target = *brs.Spec.Version
+	}
+	return r
+}
+
+// track records when the node entered its state and how long its update took.
+func (o *observer) track(r *NodeRow, now time.Time) {
 	if prev, ok := o.prevState[r.Name]; !ok || prev != r.State {
 		o.since[r.Name] = now
 		o.prevState[r.Name] = r.State
@@ -154,7 +166,6 @@ func (o *observer) row(node *corev1.Node, brs *v2.BottlerocketShadow, releaseFai
 			o.took[r.Name] = now.Sub(began)
 		}
 	}
-	return r
 }
 
 // countEvictions counts the demo pods that went away: every one was evicted by a drain.

@@ -86,8 +86,9 @@ func (c *Cluster) finished(s Snapshot) bool {
 		return false
 	}
 	for _, r := range s.Rows {
-		expected := c.Options.faultOf(r.Name) != ""
-		if !r.Updated && !(expected && r.Fail) && !(s.Halted && !r.InFlight) {
+		expectedFailure := c.Options.faultOf(r.Name) != "" && r.Fail
+		waitsBehindHalt := s.Halted && !r.InFlight
+		if !r.Updated && !expectedFailure && !waitsBehindHalt {
 			return false
 		}
 	}
