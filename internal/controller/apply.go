@@ -129,7 +129,7 @@ func (r *Reconciler) removeOptedOut(ctx context.Context, w *world) (map[string]b
 		s := &w.shadows[i]
 		node, ok := v2.NodeNameFromShadow(s.Name)
 		n, exists := w.nodes[node]
-		if !ok || !exists || optedIn(n) || s.DeletionTimestamp != nil {
+		if !ok || !exists || statemachine.OptedIn(n) || s.DeletionTimestamp != nil {
 			continue
 		}
 		var live corev1.Node
@@ -139,7 +139,7 @@ func (r *Reconciler) removeOptedOut(ctx context.Context, w *world) (map[string]b
 			}
 			continue
 		}
-		if optedIn(&live) {
+		if statemachine.OptedIn(&live) {
 			continue
 		}
 		err := r.Client.Delete(ctx, s, client.Preconditions{UID: &s.UID})

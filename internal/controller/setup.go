@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 )
 
 // +kubebuilder:rbac:groups=brupop.bottlerocket.aws,resources=bottlerocketshadows,verbs=get;list;watch;patch;delete
@@ -148,12 +149,12 @@ func nodeChanged(e event.UpdateEvent) bool {
 	if !ok1 || !ok2 {
 		return true
 	}
-	return optedIn(o) != optedIn(n) || nodeFacts(o, nil) != nodeFacts(n, nil)
+	return statemachine.OptedIn(o) != statemachine.OptedIn(n) || statemachine.FactsOf(o, nil) != statemachine.FactsOf(n, nil)
 }
 
 // podChanged passes Pod updates that change its readiness or its node.
 func podChanged(e event.TypedUpdateEvent[*corev1.Pod]) bool {
-	return podReady(e.ObjectOld) != podReady(e.ObjectNew) || e.ObjectOld.Spec.NodeName != e.ObjectNew.Spec.NodeName ||
+	return statemachine.PodReady(e.ObjectOld) != statemachine.PodReady(e.ObjectNew) || e.ObjectOld.Spec.NodeName != e.ObjectNew.Spec.NodeName ||
 		e.ObjectOld.Status.Phase != e.ObjectNew.Status.Phase
 }
 

@@ -78,49 +78,8 @@ func (r *Reconciler) readPods(ctx context.Context, w *world, sel *metav1.LabelSe
 	if err := r.Client.List(ctx, &pods, client.MatchingLabelsSelector{Selector: s}); err != nil {
 		return fmt.Errorf("list monitored pods: %w", err)
 	}
-	w.podsReady = map[string]bool{}
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.DeletionTimestamp != nil {
-			continue
-		}
-		if !podReady(p) {
-			w.podsReady[p.Spec.NodeName] = false
-		}
-	}
+	w.podsReady = statemachine.PodsReadyByNode(pods.Items)
 	return nil
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
-// optedIn reports whether a Node carries Brupop's opt-in label.
-func optedIn(n *corev1.Node) bool {
-	return n != nil && n.Labels[v2.NodeOptInLabel] == v2.NodeOptInValue
-}
-
-// nodeFacts returns what the monitoring needs to know of a Node (nil when it is gone).
-func nodeFacts(n *corev1.Node, podsReady map[string]bool) statemachine.NodeFacts {
-	f := statemachine.NodeFacts{PodsReady: true}
-	if n == nil {
-		return f
-	}
-	if ready, ok := podsReady[n.Name]; ok {
-		f.PodsReady = ready
-	}
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			f.Ready = c.Status == corev1.ConditionTrue
-			f.ReadySince = c.LastTransitionTime.Time
-		}
-	}
-	return f
 }
 
 // fleet builds the input of rollout.Decide from the world, leaving out the shadows in skip.
@@ -133,7 +92,7 @@ func (r *Reconciler) fleet(w *world, skip map[string]bool) rollout.Fleet {
 		}
 		node, _ := v2.NodeNameFromShadow(s.Name)
 		n := w.nodes[node]
-		f.Members = append(f.Members, rollout.Member{Shadow: s, Node: nodeFacts(n, w.podsReady), OptedIn: optedIn(n)})
+		f.Members = append(f.Members, rollout.Member{Shadow: s, Node: statemachine.FactsOf(n, w.podsReady), OptedIn: statemachine.OptedIn(n)})
 	}
 	return f
 }

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 )
 
 func pod(ns, name, node string, labels map[string]string, ready corev1.ConditionStatus) *corev1.Pod {
@@ -39,10 +40,10 @@ func TestReadPodsFindsNodesWithUnreadySelectedPods(t *testing.T) {
 	}
 	n2 := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2", Labels: map[string]string{v2.NodeOptInLabel: v2.NodeOptInValue}},
 		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
-	if f := nodeFacts(n2, w.podsReady); !f.Ready || f.PodsReady {
-		t.Errorf("nodeFacts(n2) = %+v, want Ready with pods not Ready", f)
+	if f := statemachine.FactsOf(n2, w.podsReady); !f.Ready || f.PodsReady {
+		t.Errorf("statemachine.FactsOf(n2) = %+v, want Ready with pods not Ready", f)
 	}
-	if f := nodeFacts(nil, w.podsReady); f.Ready {
+	if f := statemachine.FactsOf(nil, w.podsReady); f.Ready {
 		t.Errorf("nodeFacts of a missing Node = %+v, want not Ready", f)
 	}
 }

@@ -96,7 +96,7 @@ func analyse(in Input) *analysis {
 			node = s.Name
 		}
 		n := a.nodes[node]
-		m := member{node: node, shadow: s, k8sNode: n, facts: nodeFacts(n, in.PodsReady), optedIn: optedIn(n)}
+		m := member{node: node, shadow: s, k8sNode: n, facts: statemachine.FactsOf(n, in.PodsReady), optedIn: statemachine.OptedIn(n)}
 		if s.Status != nil {
 			m.decision = statemachine.Next(s, m.facts, cfg, in.Now)
 			spec := &s.Spec
@@ -150,30 +150,6 @@ func Settings(fp *v2.FleetPolicy, c Controller) (rollout.Settings, error) {
 		return s, fmt.Errorf("fleetview: resolve the fleet policy: %w", err)
 	}
 	return s, nil
-}
-
-// optedIn reports whether a Node carries Brupop's opt-in label.
-func optedIn(n *corev1.Node) bool {
-	return n != nil && n.Labels[v2.NodeOptInLabel] == v2.NodeOptInValue
-}
-
-// nodeFacts returns what the monitoring knows of a Node (nil when it is gone), as the
-// controller computes it.
-func nodeFacts(n *corev1.Node, podsReady map[string]bool) statemachine.NodeFacts {
-	f := statemachine.NodeFacts{PodsReady: true}
-	if n == nil {
-		return f
-	}
-	if ready, ok := podsReady[n.Name]; ok {
-		f.PodsReady = ready
-	}
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			f.Ready = c.Status == corev1.ConditionTrue
-			f.ReadySince = c.LastTransitionTime.Time
-		}
-	}
-	return f
 }
 
 // targetVersion returns the version a shadow is updating or would update to.

@@ -112,7 +112,7 @@ func (a *analysis) unmanaged(node string) (Explanation, error) {
 		return Explanation{}, fmt.Errorf("fleetview: no Node %q and no shadow %s in %s", node, v2.ShadowName(node), a.in.Namespace)
 	}
 	e := Explanation{Node: node, Verdict: VerdictNotManaged}
-	if !optedIn(n) {
+	if !statemachine.OptedIn(n) {
 		e.Reason = string(rollout.WaitNotOptedIn)
 		e.Summary = "Brupop does not manage it: the Node lacks the opt-in label."
 		e.Details = []string{fmt.Sprintf("Label %s=%s is %s.", v2.NodeOptInLabel, v2.NodeOptInValue, labelState(n.Labels))}

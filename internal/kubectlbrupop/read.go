@@ -15,6 +15,7 @@ import (
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/fleetview"
+	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 )
 
 // readInput reads, once, everything the views need.
@@ -65,26 +66,7 @@ func podsReady(ctx context.Context, c client.Client, sel *metav1.LabelSelector) 
 	if err := c.List(ctx, &pods, client.MatchingLabelsSelector{Selector: s}); err != nil {
 		return nil, fmt.Errorf("kubectl-brupop: list monitored pods: %w", err)
 	}
-	ready := map[string]bool{}
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.DeletionTimestamp != nil {
-			continue
-		}
-		if !podReady(p) {
-			ready[p.Spec.NodeName] = false
-		}
-	}
-	return ready, nil
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+	return statemachine.PodsReadyByNode(pods.Items), nil
 }
 
 // getPolicy returns the FleetPolicy "default" of ns, nil when there is none.
