@@ -68,7 +68,7 @@ e2e: tools ## End-to-end stories on the simulated cluster.
 
 .PHONY: bench
 bench: ## Go benchmarks of the decision code.
-	go test -run '^$$' -bench . -benchmem $(PKGS)
+	go test -run '^$$' -bench . -benchmem ./internal/...
 
 .PHONY: demo
 demo: tools ## A local control plane with a simulated fleet, rolling out an update.
