@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +14,9 @@ import (
 
 	"github.com/go-logr/logr/testr"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,6 +24,8 @@ import (
 	brupopv2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/agent"
 	"github.com/bottlerocket-os/brupop-go/internal/agentapi"
+	"github.com/bottlerocket-os/brupop-go/internal/apiserver"
+	"github.com/bottlerocket-os/brupop-go/internal/drain"
 	"github.com/bottlerocket-os/brupop-go/internal/hostapi"
 	"github.com/bottlerocket-os/brupop-go/internal/hostapi/hostapitest"
 )
@@ -27,28 +33,39 @@ import (
 const (
 	oldVersion = "1.20.0"
 	newVersion = "1.21.0"
-	// agentWait bounds every wait for the agent; an update takes well under a second here.
-	agentWait = 20 * time.Second
+	// agentWait bounds every wait for the agent; an update takes a few seconds here.
+	agentWait = 30 * time.Second
 )
 
-// agentEnv is one node: its Node, its simulated host, the stand-in API server and the shadow.
+// agentEnv is one node: its Node with an agent pod of the namespace's DaemonSet, its simulated
+// host, the real API server of the test's namespace, and the shadow.
 type agentEnv struct {
 	c    client.Client
 	ns   string
+	ts   *testServer
 	node *corev1.Node
 	host *hostapitest.Host
 	hc   *hostapi.Client
-	srv  *standin
-	api  *agentapi.Client
-	// lbWait and drainTimeout configure the agents started next; zero means off and 10s.
+	// tokenPath holds a token bound to the agent pod; caPath the API server's CA.
+	tokenPath, caPath string
+	// lbWait and drainTimeout configure the agents started next; zero means off and 1m.
 	lbWait, drainTimeout time.Duration
 }
 
-// newAgentEnv starts a simulated host with cfg (ms-scale timings unless set) for a new Node.
+// newAgentEnv starts an API server for a new namespace, a Ready Node with an agent pod, and a
+// simulated host with cfg (ms-scale timings unless set).
 func newAgentEnv(t *testing.T, cfg hostapitest.Config) *agentEnv {
 	t.Helper()
 	c := adminClient(t)
-	e := &agentEnv{c: c, ns: newNamespace(t, c), node: newNode(t, c)}
+	ns := newNamespace(t, c)
+	ts := startAPIServer(t, ns, func(o *apiserver.Options) { o.DrainPollTime = time.Second })
+	labels := map[string]string{brupopv2.NodeOptInLabel: brupopv2.NodeOptInValue}
+	id := ts.newAgent(t, readyNode(t, ts.kube, ns+"-node", labels, false))
+	e := &agentEnv{c: c, ns: ns, ts: ts, node: id.Node, tokenPath: id.Client.TokenPath}
+	e.caPath = filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(e.caPath, ts.CAPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if cfg.CommandTime == 0 {
 		cfg.CommandTime = 10 * time.Millisecond
 	}
@@ -62,7 +79,6 @@ func newAgentEnv(t *testing.T, cfg hostapitest.Config) *agentEnv {
 	t.Cleanup(func() { _ = host.Close() })
 	e.host = host
 	e.hc = newHostClient(host.SocketPath())
-	e.srv, e.api = newStandin(t, c, e.ns, e.node.Name)
 	return e
 }
 
@@ -73,17 +89,18 @@ func newHostClient(socket string) *hostapi.Client {
 	})
 }
 
-// startAgent runs an agent for the node and returns the function that kills it: it cancels the
-// agent's context and waits until Run returned.
+// startAgent runs an agent for the node, calling the API server with the pod's bound token and
+// the server's CA as a deployed agent does, and returns the function that kills it: it cancels
+// the agent's context and waits until Run returned.
 func (e *agentEnv) startAgent(t *testing.T) (kill func()) {
 	t.Helper()
-	api := *e.api
 	drainTimeout := e.drainTimeout
 	if drainTimeout == 0 {
-		drainTimeout = 10 * time.Second
+		drainTimeout = time.Minute
 	}
 	a, err := agent.New(agent.Config{
-		NodeName: e.node.Name, Namespace: e.ns, Kube: cluster.Config, Server: &api,
+		NodeName: e.node.Name, Namespace: e.ns, Kube: cluster.Config,
+		Server:            &agentapi.Client{BaseURL: e.ts.URL, NodeName: e.node.Name, TokenPath: e.tokenPath, CAPath: e.caPath},
 		Host:              newHostClient(e.host.SocketPath()),
 		ExcludeFromLBWait: e.lbWait, DrainTimeout: drainTimeout, RefreshInterval: 500 * time.Millisecond, Resync: time.Second,
 		RebootTimeout: 5 * time.Second, PollInterval: 5 * time.Millisecond,
@@ -112,6 +129,60 @@ func (e *agentEnv) startAgent(t *testing.T) (kill func()) {
 	}
 	t.Cleanup(kill)
 	return kill
+}
+
+// blockDrains runs, on the node, a pod of a Deployment whose PodDisruptionBudget allows no
+// eviction, and a fake kubelet for the namespace.
+func (e *agentEnv) blockDrains(t *testing.T) {
+	t.Helper()
+	fakeKubelet(t, e.ts.kube, e.ns, 0)
+	workload(t, e.c, e.ns, "db", 1, 0, func(s *corev1.PodSpec) { s.NodeSelector = map[string]string{agentNodeLabel: e.ns} })
+	waitPDB(t, e.c, e.ns, "db", 0, 1)
+}
+
+// allowDrains lets the PodDisruptionBudget of blockDrains allow one eviction.
+func (e *agentEnv) allowDrains(t *testing.T) {
+	t.Helper()
+	patch := []byte(`{"spec":{"maxUnavailable":1}}`)
+	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: "db"}}
+	if err := e.c.Patch(context.Background(), pdb, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// watchNode records every version of the Node from now until the test ends; the returned
+// function returns the versions seen so far.
+func (e *agentEnv) watchNode(t *testing.T) func() []corev1.Node {
+	t.Helper()
+	var n corev1.Node
+	if err := e.c.Get(context.Background(), client.ObjectKeyFromObject(e.node), &n); err != nil {
+		t.Fatal(err)
+	}
+	w, err := e.ts.kube.CoreV1().Nodes().Watch(context.Background(), metav1.ListOptions{
+		FieldSelector: "metadata.name=" + n.Name, ResourceVersion: n.ResourceVersion,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := []corev1.Node{n}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			if node, ok := ev.Object.(*corev1.Node); ok {
+				mu.Lock()
+				seen = append(seen, *node)
+				mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() { w.Stop(); <-done })
+	return func() []corev1.Node {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
+	}
 }
 
 // shadow reads the node's shadow.
@@ -183,10 +254,10 @@ func (e *agentEnv) checkNodeRestored(t *testing.T) {
 		if err := e.c.Get(context.Background(), client.ObjectKeyFromObject(e.node), &n); err != nil {
 			return err
 		}
-		if n.Spec.Unschedulable || n.Annotations[standinCordoned] != "" {
+		if _, ours := n.Annotations[drain.AnnotationCordoned]; n.Spec.Unschedulable || ours {
 			return errors.New("node still cordoned")
 		}
-		if _, ok := n.Labels[brupopv2.ExcludeFromLBLabel]; ok {
+		if _, ok := n.Labels[brupopv2.ExcludeFromLBLabel]; ok || n.Annotations[drain.AnnotationLBExcluded] != "" {
 			return errors.New("node still excluded from load balancers")
 		}
 		return nil
@@ -207,6 +278,7 @@ func (e *agentEnv) waitIdleWithTarget(t *testing.T, target string) {
 func TestAgentUpdatesItsNode(t *testing.T) {
 	e := newAgentEnv(t, hostapitest.Config{Version: oldVersion, Available: []string{oldVersion, newVersion}})
 	e.lbWait = 50 * time.Millisecond
+	history := e.watchNode(t)
 	e.startAgent(t)
 
 	e.waitIdleWithTarget(t, newVersion)
@@ -226,10 +298,11 @@ func TestAgentUpdatesItsNode(t *testing.T) {
 	if e.host.Version() != newVersion || e.host.Boots() != 1 {
 		t.Errorf("host runs %s after %d boots, want %s after 1", e.host.Version(), e.host.Boots(), newVersion)
 	}
-	if e.srv.drainCalls() == 0 || !e.srv.excludedAtDrain() {
-		t.Errorf("drains: %d, excluded from load balancers at the drain: %v; want a drain after the exclusion", e.srv.drainCalls(), e.srv.excludedAtDrain())
+	if n := e.ts.metricValue(t, "brupop_apiserver_drains_total", map[string]string{"result": "succeeded"}); n != 1 {
+		t.Errorf("API server drains that succeeded: %v, want 1", n)
 	}
 	e.checkNodeRestored(t)
+	checkExcludedBeforeCordon(t, history())
 	e.step(t, brupopv2.StateMonitoringUpdate, newVersion)
 	e.setSpec(t, brupopv2.StateIdle, newVersion)
 	got := e.waitStatus(t, inState(brupopv2.StateIdle))
@@ -244,6 +317,7 @@ func TestAgentKilledInEveryStateFinishes(t *testing.T) {
 		Version: oldVersion, Available: []string{oldVersion, newVersion},
 		CommandTimes: map[hostapi.CommandType]time.Duration{hostapi.CommandPrepare: 300 * time.Millisecond},
 	})
+	e.blockDrains(t)
 	kill := e.startAgent(t)
 	e.waitIdleWithTarget(t, newVersion)
 
@@ -259,17 +333,17 @@ func TestAgentKilledInEveryStateFinishes(t *testing.T) {
 	kill = e.startAgent(t)
 	e.waitStatus(t, inState(brupopv2.StateStagedAndPerformedUpdate))
 
-	// Killed while the drain is in progress, then right after the reboot.
-	e.srv.setDrainBusy(3)
+	// Killed while a PodDisruptionBudget holds the drain, then right after the reboot.
 	e.setSpec(t, brupopv2.StateRebootedIntoUpdate, newVersion)
 	eventually(t, agentWait, func() error {
-		if e.srv.drainCalls() == 0 {
-			return errors.New("no drain yet")
+		if e.ts.metricValue(t, "brupop_apiserver_evictions_total", map[string]string{"result": string(drain.EventBlocked)}) == 0 {
+			return errors.New("no eviction refused by the PodDisruptionBudget yet")
 		}
 		return nil
 	})
 	kill()
 	kill = e.startAgent(t)
+	e.allowDrains(t)
 	eventually(t, agentWait, func() error {
 		if e.host.Boots() == 0 {
 			return errors.New("no reboot yet")
@@ -295,6 +369,9 @@ func TestAgentKilledInEveryStateFinishes(t *testing.T) {
 	}
 	if e.host.Version() != newVersion || e.host.Boots() != 1 {
 		t.Errorf("host runs %s after %d boots, want %s after exactly 1", e.host.Version(), e.host.Boots(), newVersion)
+	}
+	if n := e.ts.metricValue(t, "brupop_apiserver_evictions_total", map[string]string{"result": string(drain.EventEvicted)}); n != 1 {
+		t.Errorf("pods evicted: %v, want the one db pod", n)
 	}
 	e.checkNodeRestored(t)
 }
@@ -378,17 +455,18 @@ func TestAgentPinsTheDesiredVersion(t *testing.T) {
 
 func TestAgentReportsDrainTimeoutAndDeactivates(t *testing.T) {
 	e := newAgentEnv(t, hostapitest.Config{Version: oldVersion, Available: []string{oldVersion, newVersion}})
-	e.drainTimeout = 500 * time.Millisecond
+	e.drainTimeout = 3 * time.Second
+	e.blockDrains(t) // a PodDisruptionBudget that never allows an eviction
 	e.startAgent(t)
 	e.waitIdleWithTarget(t, newVersion)
 	e.step(t, brupopv2.StateStagedAndPerformedUpdate, newVersion)
 
-	e.srv.setDrainBusy(1 << 30) // a PodDisruptionBudget that never allows an eviction
 	e.setSpec(t, brupopv2.StateRebootedIntoUpdate, newVersion)
 	got := e.waitStatus(t, inState(brupopv2.StateErrorReset))
-	if !strings.HasPrefix(got.FailureReason, agent.ReasonDrainTimeout+": ") || got.CrashCount != 1 {
-		t.Errorf("status after the drain timeout = %+v, want ErrorReset, crash 1, reason %s", got, agent.ReasonDrainTimeout)
+	if !strings.HasPrefix(got.FailureReason, agent.ReasonDrainTimeout+": ") || !strings.Contains(got.FailureReason, e.ns+"/db-") || got.CrashCount != 1 {
+		t.Errorf("status after the drain timeout = %+v, want ErrorReset, crash 1, reason %s naming the blocked pod", got, agent.ReasonDrainTimeout)
 	}
+	t.Logf("failure reason: %s", got.FailureReason)
 
 	e.step(t, brupopv2.StateIdle, newVersion)
 	if st, err := e.hc.Status(context.Background()); err != nil || st.State != hostapi.StateStaged {
@@ -398,4 +476,20 @@ func TestAgentReportsDrainTimeoutAndDeactivates(t *testing.T) {
 		t.Errorf("host rebooted %d times, want none", e.host.Boots())
 	}
 	e.checkNodeRestored(t)
+}
+
+// checkExcludedBeforeCordon checks, in the Node's history, that Brupop cordoned the node once it
+// was already out of the load balancers.
+func checkExcludedBeforeCordon(t *testing.T, history []corev1.Node) {
+	t.Helper()
+	for _, n := range history {
+		if !n.Spec.Unschedulable {
+			continue
+		}
+		if n.Labels[brupopv2.ExcludeFromLBLabel] != drain.ExcludeFromLBValue || n.Annotations[drain.AnnotationCordoned] == "" {
+			t.Errorf("first cordoned version of the Node: labels %v, annotations %v; want excluded from load balancers and cordoned by Brupop", n.Labels, n.Annotations)
+		}
+		return
+	}
+	t.Errorf("the Node was never cordoned in %d versions", len(history))
 }
