@@ -61,7 +61,8 @@ type Options struct {
 	// ExcludeFromLBWait is how long to wait after excluding the node from load balancers before
 	// draining it; zero disables the exclusion (EXCLUDE_FROM_LB_WAIT_TIME_IN_SEC).
 	ExcludeFromLBWait time.Duration
-	// DrainTimeout bounds a drain, counted from the spec's transition to RebootedIntoUpdate.
+	// DrainTimeout bounds a drain, counted from the spec's transition to RebootedIntoUpdate,
+	// when the controller set no v2.DrainTimeoutAnnotation on the shadow.
 	DrainTimeout time.Duration
 	// RefreshInterval is the least time between two refreshes of the host's updates.
 	RefreshInterval time.Duration
@@ -146,7 +147,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.HostSocket, "host-socket", o.HostSocket, "Unix socket of the Bottlerocket host API")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig file (default: in-cluster configuration)")
 	fs.DurationVar(&o.ExcludeFromLBWait, "exclude-from-lb-wait", o.ExcludeFromLBWait, "wait after excluding the node from load balancers; 0 disables the exclusion (env "+EnvExcludeLBWait+", seconds)")
-	fs.DurationVar(&o.DrainTimeout, "drain-timeout", o.DrainTimeout, "deadline of a drain")
+	fs.DurationVar(&o.DrainTimeout, "drain-timeout", o.DrainTimeout, "deadline of a drain, counted from the spec's transition, when the controller's shadow annotation "+v2.DrainTimeoutAnnotation+" sets none")
 	fs.DurationVar(&o.RefreshInterval, "refresh-interval", o.RefreshInterval, "least time between two checks for host updates")
 	fs.DurationVar(&o.Resync, "resync", o.Resync, "period of passes when nothing changes")
 	fs.DurationVar(&o.RebootTimeout, "reboot-timeout", o.RebootTimeout, "how long the host may take to go down after a reboot request")

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/agentapi"
 	"github.com/bottlerocket-os/brupop-go/internal/hostapi"
 )
@@ -15,8 +16,8 @@ import (
 // serverAttempts bounds the tries of one API-server call, as upstream's five retries.
 const serverAttempts = 6
 
-// run runs step for observation o.
-func (a *Agent) run(ctx context.Context, step Step, o Observation) error {
+// run runs step for observation o of shadow brs.
+func (a *Agent) run(ctx context.Context, step Step, brs *v2.BottlerocketShadow, o Observation) error {
 	want := deref(o.Spec.Version)
 	switch step {
 	case StepStage:
@@ -26,7 +27,7 @@ func (a *Agent) run(ctx context.Context, step Step, o Observation) error {
 	case StepDeactivate:
 		return a.hostCommand(ctx, "deactivate", a.cfg.Host.Deactivate)
 	case StepDrainAndReboot:
-		return a.drainAndReboot(ctx, o)
+		return a.drainAndReboot(ctx, o, a.drainDeadline(brs))
 	case StepRecover:
 		return a.recover(ctx)
 	}
@@ -119,8 +120,8 @@ func (a *Agent) restoreSettings(ctx context.Context) error {
 }
 
 // drainAndReboot takes the node out of load balancers (when configured), cordons and drains it
-// through the API server, and reboots the host into the activated update.
-func (a *Agent) drainAndReboot(ctx context.Context, o Observation) error {
+// through the API server until deadline, and reboots the host into the activated update.
+func (a *Agent) drainAndReboot(ctx context.Context, o Observation, deadline time.Time) error {
 	if a.cfg.ExcludeFromLBWait > 0 {
 		if err := a.callServer(ctx, "exclude from load balancers", a.cfg.Server.ExcludeFromLB); err != nil {
 			return err
@@ -130,7 +131,7 @@ func (a *Agent) drainAndReboot(ctx context.Context, o Observation) error {
 			return err
 		}
 	}
-	if err := a.drain(ctx, a.drainDeadline(o)); err != nil {
+	if err := a.drain(ctx, deadline); err != nil {
 		return err
 	}
 	want := deref(o.Spec.Version)
@@ -152,14 +153,14 @@ func (a *Agent) drainAndReboot(ctx context.Context, o Observation) error {
 	return a.waitRebooted(ctx, want)
 }
 
-// drainDeadline counts the drain timeout from the spec's transition, so that a restarted agent
-// keeps the same deadline.
-func (a *Agent) drainDeadline(o Observation) time.Time {
-	start := a.cfg.Clock.Now()
-	if ts := o.Spec.StateTransitionTimestamp; ts != nil && ts.Time.Before(start) {
-		start = ts.Time
+// drainDeadline is the deadline of the drain for brs: the controller's drain timeout, or the
+// agent's own, counted from the spec's transition so that a restarted agent keeps it.
+func (a *Agent) drainDeadline(brs *v2.BottlerocketShadow) time.Time {
+	timeout, err := DrainTimeout(brs.Annotations, a.cfg.DrainTimeout)
+	if err != nil {
+		a.log.Error(err, "Ignoring the controller's drain timeout", "shadow", brs.Name)
 	}
-	return start.Add(a.cfg.ExcludeFromLBWait + a.cfg.DrainTimeout)
+	return DrainDeadline(brs.Spec, a.cfg.Clock.Now(), a.cfg.ExcludeFromLBWait, timeout)
 }
 
 // drain cordons and drains the node through the API server until the drain finishes or its

@@ -48,8 +48,8 @@ type agentEnv struct {
 	hc   *hostapi.Client
 	// tokenPath holds a token bound to the agent pod; caPath the API server's CA.
 	tokenPath, caPath string
-	// lbWait and drainTimeout configure the agents started next; zero means off and 1m.
-	lbWait, drainTimeout time.Duration
+	// lbWait configures the agents started next; zero turns the exclusion off.
+	lbWait time.Duration
 }
 
 // newAgentEnv starts an API server for a new namespace, a Ready Node with an agent pod, and a
@@ -94,15 +94,11 @@ func newHostClient(socket string) *hostapi.Client {
 // the agent's context and waits until Run returned.
 func (e *agentEnv) startAgent(t *testing.T) (kill func()) {
 	t.Helper()
-	drainTimeout := e.drainTimeout
-	if drainTimeout == 0 {
-		drainTimeout = time.Minute
-	}
 	a, err := agent.New(agent.Config{
 		NodeName: e.node.Name, Namespace: e.ns, Kube: cluster.Config,
 		Server:            &agentapi.Client{BaseURL: e.ts.URL, NodeName: e.node.Name, TokenPath: e.tokenPath, CAPath: e.caPath},
 		Host:              newHostClient(e.host.SocketPath()),
-		ExcludeFromLBWait: e.lbWait, DrainTimeout: drainTimeout, RefreshInterval: 500 * time.Millisecond, Resync: time.Second,
+		ExcludeFromLBWait: e.lbWait, DrainTimeout: time.Minute, RefreshInterval: 500 * time.Millisecond, Resync: time.Second,
 		RebootTimeout: 5 * time.Second, PollInterval: 5 * time.Millisecond,
 		RetryBase: 10 * time.Millisecond, RetryMax: 200 * time.Millisecond,
 		Log: testr.NewWithOptions(t, testr.Options{LogTimestamp: true}),
@@ -236,6 +232,19 @@ func (e *agentEnv) setSpec(t *testing.T, state brupopv2.State, version string) {
 	})
 	if err != nil {
 		t.Fatalf("set spec %s: %v", state, err)
+	}
+}
+
+// annotate sets an annotation of the shadow, as the controller does.
+func (e *agentEnv) annotate(t *testing.T, key, value string) {
+	t.Helper()
+	brs, err := e.shadow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, key, value)
+	if err := e.c.Patch(context.Background(), brs, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -455,11 +464,13 @@ func TestAgentPinsTheDesiredVersion(t *testing.T) {
 
 func TestAgentReportsDrainTimeoutAndDeactivates(t *testing.T) {
 	e := newAgentEnv(t, hostapitest.Config{Version: oldVersion, Available: []string{oldVersion, newVersion}})
-	e.drainTimeout = 3 * time.Second
 	e.blockDrains(t) // a PodDisruptionBudget that never allows an eviction
-	e.startAgent(t)
+	e.startAgent(t)  // with a drain timeout of 1m
 	e.waitIdleWithTarget(t, newVersion)
 	e.step(t, brupopv2.StateStagedAndPerformedUpdate, newVersion)
+
+	// The controller's drain timeout, on the shadow, wins over the agent's.
+	e.annotate(t, brupopv2.DrainTimeoutAnnotation, "3s")
 
 	e.setSpec(t, brupopv2.StateRebootedIntoUpdate, newVersion)
 	got := e.waitStatus(t, inState(brupopv2.StateErrorReset))
