@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 )
 
 func TestReachedStatus(t *testing.T) {
@@ -46,7 +47,7 @@ func TestReachedStatus(t *testing.T) {
 func TestFailedStatus(t *testing.T) {
 	now := time.Date(2025, 1, 2, 3, 4, 5, 600, time.UTC)
 	prev := &v2.BottlerocketShadowStatus{CurrentState: v2.StateStagedAndPerformedUpdate, CrashCount: 3}
-	got := FailedStatus(prev, &Failure{Reason: ReasonBootRolledBack, Message: "booted 1.20.0"}, oldV, newV, now)
+	got := FailedStatus(prev, &Failure{Reason: statemachine.ReasonBootRolledBack, Message: "booted 1.20.0"}, oldV, newV, now)
 	want := &v2.BottlerocketShadowStatus{
 		CurrentVersion: oldV, TargetVersion: newV, CurrentState: v2.StateErrorReset, CrashCount: 4,
 		StateTransitionFailureTimestamp: &metav1.Time{Time: now.Truncate(time.Second)},
@@ -57,6 +58,13 @@ func TestFailedStatus(t *testing.T) {
 	}
 	if !sameStatus(want, got) || sameStatus(want, prev) {
 		t.Error("sameStatus disagrees with cmp")
+	}
+	// The controller reads the reason back to classify the failure.
+	if reason, msg := statemachine.ParseFailureReason(got.FailureReason); reason != statemachine.ReasonBootRolledBack || msg != "booted 1.20.0" {
+		t.Errorf("ParseFailureReason(%q) = %q, %q", got.FailureReason, reason, msg)
+	}
+	if c := statemachine.Classify(statemachine.ReasonBootRolledBack); c != statemachine.ClassRelease {
+		t.Errorf("a boot rollback is classified %s, want %s", c, statemachine.ClassRelease)
 	}
 }
 

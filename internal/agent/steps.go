@@ -11,6 +11,7 @@ import (
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/agentapi"
 	"github.com/bottlerocket-os/brupop-go/internal/hostapi"
+	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 )
 
 // serverAttempts bounds the tries of one API-server call, as upstream's five retries.
@@ -60,7 +61,7 @@ func (a *Agent) stage(ctx context.Context, want, running string) error {
 			return fmt.Errorf("refresh updates with version %s pinned: %w", want, err)
 		}
 		if st.ChosenVersion() != want {
-			return &Failure{Reason: ReasonHostAPIError, Message: fmt.Sprintf(
+			return &Failure{Reason: statemachine.ReasonHostAPIError, Message: fmt.Sprintf(
 				"the host does not offer %s even with updates.version-lock pinned (it chose %q)", want, st.ChosenVersion())}
 		}
 	}
@@ -73,7 +74,7 @@ func (a *Agent) stage(ctx context.Context, want, running string) error {
 		return err
 	}
 	if got := st.StagedVersion(); got != want {
-		return &Failure{Reason: ReasonHostAPIError, Message: fmt.Sprintf("the host staged %q instead of %s", got, want)}
+		return &Failure{Reason: statemachine.ReasonHostAPIError, Message: fmt.Sprintf("the host staged %q instead of %s", got, want)}
 	}
 	return nil
 }
@@ -137,10 +138,10 @@ func (a *Agent) drainAndReboot(ctx context.Context, o Observation, deadline time
 	want := deref(o.Spec.Version)
 	st, err := a.cfg.Host.Status(ctx)
 	if err != nil {
-		return &Failure{Reason: ReasonHostAPIError, Message: fmt.Sprintf("read host update status before the reboot: %v", err)}
+		return &Failure{Reason: statemachine.ReasonHostAPIError, Message: fmt.Sprintf("read host update status before the reboot: %v", err)}
 	}
 	if st.State != hostapi.StateReady || st.StagedVersion() != want {
-		return &Failure{Reason: ReasonHostAPIError, Message: fmt.Sprintf(
+		return &Failure{Reason: statemachine.ReasonHostAPIError, Message: fmt.Sprintf(
 			"the host is not ready to boot %s before the reboot: update state %s, staged %q", want, st.State, st.StagedVersion())}
 	}
 	a.log.Info("Rebooting host", "version", want)
@@ -148,7 +149,7 @@ func (a *Agent) drainAndReboot(ctx context.Context, o Observation, deadline time
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
-		return &Failure{Reason: ReasonHostAPIError, Message: fmt.Sprintf("reboot: %v", err)}
+		return &Failure{Reason: statemachine.ReasonHostAPIError, Message: fmt.Sprintf("reboot: %v", err)}
 	}
 	return a.waitRebooted(ctx, want)
 }
@@ -179,7 +180,7 @@ func (a *Agent) drain(ctx context.Context, deadline time.Time) error {
 		case ctx.Err() != nil:
 			return context.Cause(ctx)
 		case !now.Before(deadline):
-			return &Failure{Reason: ReasonDrainTimeout, Message: fmt.Sprintf("the drain did not finish by %s: %v", deadline.UTC().Format(time.RFC3339), err)}
+			return &Failure{Reason: statemachine.ReasonDrainTimeout, Message: fmt.Sprintf("the drain did not finish by %s: %v", deadline.UTC().Format(time.RFC3339), err)}
 		case !errors.Is(err, agentapi.ErrDrainInProgress) && !retriable(err):
 			return err
 		}
@@ -211,7 +212,7 @@ func (a *Agent) waitRebooted(ctx context.Context, want string) error {
 			return nil
 		}
 		if !a.cfg.Clock.Now().Before(deadline) {
-			return &Failure{Reason: ReasonHostAPIError, Message: fmt.Sprintf("the host did not reboot within %s of the request", a.cfg.RebootTimeout)}
+			return &Failure{Reason: statemachine.ReasonHostAPIError, Message: fmt.Sprintf("the host did not reboot within %s of the request", a.cfg.RebootTimeout)}
 		}
 		if err := a.sleep(ctx, a.cfg.PollInterval); err != nil {
 			return err
@@ -261,10 +262,10 @@ func asFailure(step Step, err error) *Failure {
 	if errors.As(err, &f) {
 		return f
 	}
-	reason := ReasonAgentError
+	reason := statemachine.ReasonAgentError
 	switch step {
 	case StepStage, StepActivate, StepDeactivate:
-		reason = ReasonHostAPIError
+		reason = statemachine.ReasonHostAPIError
 	}
 	return &Failure{Reason: reason, Message: err.Error()}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/bottlerocket-os/brupop-go/internal/drain"
 	"github.com/bottlerocket-os/brupop-go/internal/hostapi"
 	"github.com/bottlerocket-os/brupop-go/internal/hostapi/hostapitest"
+	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 )
 
 const (
@@ -395,9 +396,9 @@ func TestAgentReportsBootRollback(t *testing.T) {
 	e.setSpec(t, brupopv2.StateRebootedIntoUpdate, newVersion)
 
 	got := e.waitStatus(t, inState(brupopv2.StateErrorReset))
-	if !strings.HasPrefix(got.FailureReason, agent.ReasonBootRolledBack+": ") || got.CrashCount != 1 ||
+	if !strings.HasPrefix(got.FailureReason, statemachine.ReasonBootRolledBack+": ") || got.CrashCount != 1 ||
 		got.StateTransitionFailureTimestamp == nil || got.CurrentVersion != oldVersion {
-		t.Errorf("status after the rollback = %+v, want ErrorReset, crash 1, a timestamp, reason %s", got, agent.ReasonBootRolledBack)
+		t.Errorf("status after the rollback = %+v, want ErrorReset, crash 1, a timestamp, reason %s", got, statemachine.ReasonBootRolledBack)
 	}
 	if e.host.Boots() != 1 {
 		t.Errorf("host booted %d times, want 1: a rollback must not be retried blindly", e.host.Boots())
@@ -474,8 +475,8 @@ func TestAgentReportsDrainTimeoutAndDeactivates(t *testing.T) {
 
 	e.setSpec(t, brupopv2.StateRebootedIntoUpdate, newVersion)
 	got := e.waitStatus(t, inState(brupopv2.StateErrorReset))
-	if !strings.HasPrefix(got.FailureReason, agent.ReasonDrainTimeout+": ") || !strings.Contains(got.FailureReason, e.ns+"/db-") || got.CrashCount != 1 {
-		t.Errorf("status after the drain timeout = %+v, want ErrorReset, crash 1, reason %s naming the blocked pod", got, agent.ReasonDrainTimeout)
+	if !strings.HasPrefix(got.FailureReason, statemachine.ReasonDrainTimeout+": ") || !strings.Contains(got.FailureReason, e.ns+"/db-") || got.CrashCount != 1 {
+		t.Errorf("status after the drain timeout = %+v, want ErrorReset, crash 1, reason %s naming the blocked pod", got, statemachine.ReasonDrainTimeout)
 	}
 	t.Logf("failure reason: %s", got.FailureReason)
 
