@@ -79,47 +79,6 @@ func (a *Agent) stage(ctx context.Context, want, running string) error {
 	return nil
 }
 
-// pin sets updates.version-lock to want (and ignore-waves, since the controller chose the
-// version), first saving the current settings in RestoreTransaction unless a pin is already
-// pending restoration there.
-func (a *Agent) pin(ctx context.Context, want string) error {
-	pending, err := a.tx.pending(ctx, RestoreTransaction)
-	if err != nil {
-		return fmt.Errorf("pin version %s: %w", want, err)
-	}
-	if !pending {
-		prev, err := a.cfg.Host.UpdateSettings(ctx)
-		if err != nil {
-			return fmt.Errorf("pin version %s: %w", want, err)
-		}
-		if err := a.tx.stage(ctx, RestoreTransaction, prev); err != nil {
-			return fmt.Errorf("pin version %s: save settings: %w", want, err)
-		}
-	}
-	if err := a.cfg.Host.SetUpdateSettings(ctx, hostapi.UpdateSettings{VersionLock: want, IgnoreWaves: true}); err != nil {
-		return fmt.Errorf("pin version %s: %w", want, err)
-	}
-	return nil
-}
-
-// restoreSettings commits RestoreTransaction if anything is pending in it.
-func (a *Agent) restoreSettings(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	pending, err := a.tx.pending(ctx, RestoreTransaction)
-	if err != nil {
-		return fmt.Errorf("restore update settings: %w", err)
-	}
-	if !pending {
-		return nil
-	}
-	if err := a.tx.commit(ctx, RestoreTransaction); err != nil {
-		return fmt.Errorf("restore update settings: %w", err)
-	}
-	a.log.Info("Restored the host's update settings")
-	return nil
-}
-
 // drainAndReboot takes the node out of load balancers (when configured), cordons and drains it
 // through the API server until deadline, and reboots the host into the activated update.
 func (a *Agent) drainAndReboot(ctx context.Context, o Observation, deadline time.Time) error {
