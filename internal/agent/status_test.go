@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -77,29 +76,6 @@ func TestTargetVersion(t *testing.T) {
 	}
 }
 
-func TestParseLevel(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    slog.Level
-		wantErr bool
-	}{
-		{"info", slog.LevelInfo, false},
-		{"agent=debug,hyper=warn", slog.LevelDebug, false},
-		{"WARN", slog.LevelWarn, false},
-		{"trace", slog.LevelDebug - 4, false},
-		{"loud", 0, true},
-		{"", 0, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseLevel(tt.in)
-			if (err != nil) != tt.wantErr || got != tt.want {
-				t.Errorf("ParseLevel(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.wantErr)
-			}
-		})
-	}
-}
-
 func TestOptions(t *testing.T) {
 	env := map[string]string{EnvNodeName: "node-a", EnvServicePort: "8443", EnvExcludeLBWait: "30", EnvLogFormat: "json"}
 	o, err := DefaultOptions(func(k string) string { return env[k] })
@@ -128,6 +104,14 @@ func TestOptions(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want it to mention %s", err, want)
 		}
+	}
+	bad = o
+	bad.LogFilter = "loud"
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), EnvTracingFilter) {
+		t.Errorf("Validate() of filter %q = %v, want it to mention %s", bad.LogFilter, err, EnvTracingFilter)
+	}
+	if lo := o.Logging(); lo.Format != "json" || lo.Filter != "info" {
+		t.Errorf("Logging() = %+v, want json at info", lo)
 	}
 	if _, err := DefaultOptions(func(k string) string { return map[string]string{EnvServicePort: "https"}[k] }); err == nil {
 		t.Error("DefaultOptions accepted a non-numeric port")
