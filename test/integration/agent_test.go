@@ -32,8 +32,8 @@ import (
 )
 
 const (
-	oldVersion = "1.20.0"
-	newVersion = "1.21.0"
+	agentOldVersion = "1.20.0"
+	agentNewVersion = "1.21.0"
 	// agentWait bounds every wait for the agent; an update takes a few seconds here.
 	agentWait = 30 * time.Second
 )
@@ -278,20 +278,20 @@ func (e *agentEnv) checkNodeRestored(t *testing.T) {
 func (e *agentEnv) waitIdleWithTarget(t *testing.T, target string) {
 	t.Helper()
 	e.waitStatus(t, func(s *brupopv2.BottlerocketShadowStatus) error {
-		if s.CurrentState != brupopv2.StateIdle || s.CurrentVersion != oldVersion || s.TargetVersion != target {
-			return fmt.Errorf("status %s %s -> %s, want Idle %s -> %s", s.CurrentState, s.CurrentVersion, s.TargetVersion, oldVersion, target)
+		if s.CurrentState != brupopv2.StateIdle || s.CurrentVersion != agentOldVersion || s.TargetVersion != target {
+			return fmt.Errorf("status %s %s -> %s, want Idle %s -> %s", s.CurrentState, s.CurrentVersion, s.TargetVersion, agentOldVersion, target)
 		}
 		return nil
 	})
 }
 
 func TestAgentUpdatesItsNode(t *testing.T) {
-	e := newAgentEnv(t, hostapitest.Config{Version: oldVersion, Available: []string{oldVersion, newVersion}})
+	e := newAgentEnv(t, hostapitest.Config{Version: agentOldVersion, Available: []string{agentOldVersion, agentNewVersion}})
 	e.lbWait = 50 * time.Millisecond
 	history := e.watchNode(t)
 	e.startAgent(t)
 
-	e.waitIdleWithTarget(t, newVersion)
+	e.waitIdleWithTarget(t, agentNewVersion)
 	brs, err := e.shadow()
 	if err != nil {
 		t.Fatal(err)
@@ -300,39 +300,39 @@ func TestAgentUpdatesItsNode(t *testing.T) {
 		t.Errorf("shadow owners = %v, want the Node", refs)
 	}
 
-	e.step(t, brupopv2.StateStagedAndPerformedUpdate, newVersion)
-	if st, err := e.hc.Status(context.Background()); err != nil || st.State != hostapi.StateReady || st.StagedVersion() != newVersion {
-		t.Errorf("host after StagedAndPerformedUpdate: %s staged %q (%v), want Ready %s", st.State, st.StagedVersion(), err, newVersion)
+	e.step(t, brupopv2.StateStagedAndPerformedUpdate, agentNewVersion)
+	if st, err := e.hc.Status(context.Background()); err != nil || st.State != hostapi.StateReady || st.StagedVersion() != agentNewVersion {
+		t.Errorf("host after StagedAndPerformedUpdate: %s staged %q (%v), want Ready %s", st.State, st.StagedVersion(), err, agentNewVersion)
 	}
-	e.step(t, brupopv2.StateRebootedIntoUpdate, newVersion)
-	if e.host.Version() != newVersion || e.host.Boots() != 1 {
-		t.Errorf("host runs %s after %d boots, want %s after 1", e.host.Version(), e.host.Boots(), newVersion)
+	e.step(t, brupopv2.StateRebootedIntoUpdate, agentNewVersion)
+	if e.host.Version() != agentNewVersion || e.host.Boots() != 1 {
+		t.Errorf("host runs %s after %d boots, want %s after 1", e.host.Version(), e.host.Boots(), agentNewVersion)
 	}
 	if n := e.ts.metricValue(t, "brupop_apiserver_drains_total", map[string]string{"result": "succeeded"}); n != 1 {
 		t.Errorf("API server drains that succeeded: %v, want 1", n)
 	}
 	e.checkNodeRestored(t)
 	checkExcludedBeforeCordon(t, history())
-	e.step(t, brupopv2.StateMonitoringUpdate, newVersion)
-	e.setSpec(t, brupopv2.StateIdle, newVersion)
+	e.step(t, brupopv2.StateMonitoringUpdate, agentNewVersion)
+	e.setSpec(t, brupopv2.StateIdle, agentNewVersion)
 	got := e.waitStatus(t, inState(brupopv2.StateIdle))
-	if got.CurrentVersion != newVersion || got.TargetVersion != newVersion || got.CrashCount != 0 {
-		t.Errorf("final status %+v, want Idle at %s with no crash", got, newVersion)
+	if got.CurrentVersion != agentNewVersion || got.TargetVersion != agentNewVersion || got.CrashCount != 0 {
+		t.Errorf("final status %+v, want Idle at %s with no crash", got, agentNewVersion)
 	}
 	e.checkNodeRestored(t)
 }
 
 func TestAgentKilledInEveryStateFinishes(t *testing.T) {
 	e := newAgentEnv(t, hostapitest.Config{
-		Version: oldVersion, Available: []string{oldVersion, newVersion},
+		Version: agentOldVersion, Available: []string{agentOldVersion, agentNewVersion},
 		CommandTimes: map[hostapi.CommandType]time.Duration{hostapi.CommandPrepare: 300 * time.Millisecond},
 	})
 	e.blockDrains(t)
 	kill := e.startAgent(t)
-	e.waitIdleWithTarget(t, newVersion)
+	e.waitIdleWithTarget(t, agentNewVersion)
 
 	// Killed while the host prepares the update.
-	e.setSpec(t, brupopv2.StateStagedAndPerformedUpdate, newVersion)
+	e.setSpec(t, brupopv2.StateStagedAndPerformedUpdate, agentNewVersion)
 	eventually(t, agentWait, func() error {
 		if _, err := e.hc.Status(context.Background()); !errors.Is(err, hostapi.ErrLocked) {
 			return fmt.Errorf("host not busy: %w", err)
@@ -344,7 +344,7 @@ func TestAgentKilledInEveryStateFinishes(t *testing.T) {
 	e.waitStatus(t, inState(brupopv2.StateStagedAndPerformedUpdate))
 
 	// Killed while a PodDisruptionBudget holds the drain, then right after the reboot.
-	e.setSpec(t, brupopv2.StateRebootedIntoUpdate, newVersion)
+	e.setSpec(t, brupopv2.StateRebootedIntoUpdate, agentNewVersion)
 	eventually(t, agentWait, func() error {
 		if e.ts.metricValue(t, "brupop_apiserver_evictions_total", map[string]string{"result": string(drain.EventBlocked)}) == 0 {
 			return errors.New("no eviction refused by the PodDisruptionBudget yet")
@@ -365,20 +365,20 @@ func TestAgentKilledInEveryStateFinishes(t *testing.T) {
 	e.waitStatus(t, inState(brupopv2.StateRebootedIntoUpdate))
 
 	// Killed as soon as the spec changes.
-	e.setSpec(t, brupopv2.StateMonitoringUpdate, newVersion)
+	e.setSpec(t, brupopv2.StateMonitoringUpdate, agentNewVersion)
 	kill()
 	kill = e.startAgent(t)
 	e.waitStatus(t, inState(brupopv2.StateMonitoringUpdate))
-	e.setSpec(t, brupopv2.StateIdle, newVersion)
+	e.setSpec(t, brupopv2.StateIdle, agentNewVersion)
 	kill()
 	e.startAgent(t)
 	got := e.waitStatus(t, inState(brupopv2.StateIdle))
 
-	if got.CurrentVersion != newVersion || got.CrashCount != 0 {
-		t.Errorf("final status %+v, want Idle at %s with no crash", got, newVersion)
+	if got.CurrentVersion != agentNewVersion || got.CrashCount != 0 {
+		t.Errorf("final status %+v, want Idle at %s with no crash", got, agentNewVersion)
 	}
-	if e.host.Version() != newVersion || e.host.Boots() != 1 {
-		t.Errorf("host runs %s after %d boots, want %s after exactly 1", e.host.Version(), e.host.Boots(), newVersion)
+	if e.host.Version() != agentNewVersion || e.host.Boots() != 1 {
+		t.Errorf("host runs %s after %d boots, want %s after exactly 1", e.host.Version(), e.host.Boots(), agentNewVersion)
 	}
 	if n := e.ts.metricValue(t, "brupop_apiserver_evictions_total", map[string]string{"result": string(drain.EventEvicted)}); n != 1 {
 		t.Errorf("pods evicted: %v, want the one db pod", n)
@@ -388,16 +388,16 @@ func TestAgentKilledInEveryStateFinishes(t *testing.T) {
 
 func TestAgentReportsBootRollback(t *testing.T) {
 	e := newAgentEnv(t, hostapitest.Config{
-		Version: oldVersion, Available: []string{oldVersion, newVersion}, Faults: hostapitest.Faults{FailBoot: true},
+		Version: agentOldVersion, Available: []string{agentOldVersion, agentNewVersion}, Faults: hostapitest.Faults{FailBoot: true},
 	})
 	e.startAgent(t)
-	e.waitIdleWithTarget(t, newVersion)
-	e.step(t, brupopv2.StateStagedAndPerformedUpdate, newVersion)
-	e.setSpec(t, brupopv2.StateRebootedIntoUpdate, newVersion)
+	e.waitIdleWithTarget(t, agentNewVersion)
+	e.step(t, brupopv2.StateStagedAndPerformedUpdate, agentNewVersion)
+	e.setSpec(t, brupopv2.StateRebootedIntoUpdate, agentNewVersion)
 
 	got := e.waitStatus(t, inState(brupopv2.StateErrorReset))
 	if !strings.HasPrefix(got.FailureReason, statemachine.ReasonBootRolledBack+": ") || got.CrashCount != 1 ||
-		got.StateTransitionFailureTimestamp == nil || got.CurrentVersion != oldVersion {
+		got.StateTransitionFailureTimestamp == nil || got.CurrentVersion != agentOldVersion {
 		t.Errorf("status after the rollback = %+v, want ErrorReset, crash 1, a timestamp, reason %s", got, statemachine.ReasonBootRolledBack)
 	}
 	if e.host.Boots() != 1 {
@@ -405,7 +405,7 @@ func TestAgentReportsBootRollback(t *testing.T) {
 	}
 
 	// The controller resets the spec; the agent recovers and keeps the crash record.
-	e.setSpec(t, brupopv2.StateIdle, newVersion)
+	e.setSpec(t, brupopv2.StateIdle, agentNewVersion)
 	got = e.waitStatus(t, inState(brupopv2.StateIdle))
 	if got.CrashCount != 1 || got.FailureReason == "" {
 		t.Errorf("status after recovery = %+v, want the crash record kept", got)
@@ -414,20 +414,20 @@ func TestAgentReportsBootRollback(t *testing.T) {
 }
 
 func TestAgentDeactivatesAbandonedUpdate(t *testing.T) {
-	e := newAgentEnv(t, hostapitest.Config{Version: oldVersion, Available: []string{oldVersion, newVersion}})
+	e := newAgentEnv(t, hostapitest.Config{Version: agentOldVersion, Available: []string{agentOldVersion, agentNewVersion}})
 	e.startAgent(t)
-	e.waitIdleWithTarget(t, newVersion)
-	e.step(t, brupopv2.StateStagedAndPerformedUpdate, newVersion)
+	e.waitIdleWithTarget(t, agentNewVersion)
+	e.step(t, brupopv2.StateStagedAndPerformedUpdate, agentNewVersion)
 
-	e.step(t, brupopv2.StateIdle, newVersion)
+	e.step(t, brupopv2.StateIdle, agentNewVersion)
 	ctx := context.Background()
 	eventually(t, agentWait, func() error {
 		st, err := e.hc.Status(ctx)
 		switch {
 		case err != nil:
 			return err
-		case st.State != hostapi.StateStaged || st.StagedVersion() != newVersion:
-			return fmt.Errorf("host %s staged %q, want Staged %s", st.State, st.StagedVersion(), newVersion)
+		case st.State != hostapi.StateStaged || st.StagedVersion() != agentNewVersion:
+			return fmt.Errorf("host %s staged %q, want Staged %s", st.State, st.StagedVersion(), agentNewVersion)
 		case st.StagingPartition.NextToBoot || !st.ActivePartition.NextToBoot:
 			return errors.New("the update still boots next")
 		}
@@ -441,46 +441,46 @@ func TestAgentDeactivatesAbandonedUpdate(t *testing.T) {
 		}
 		return nil
 	})
-	if e.host.Version() != oldVersion {
-		t.Errorf("host runs %s after an unrelated reboot, want %s", e.host.Version(), oldVersion)
+	if e.host.Version() != agentOldVersion {
+		t.Errorf("host runs %s after an unrelated reboot, want %s", e.host.Version(), agentOldVersion)
 	}
 }
 
 func TestAgentPinsTheDesiredVersion(t *testing.T) {
 	const newest = "1.22.0"
-	e := newAgentEnv(t, hostapitest.Config{Version: oldVersion, Available: []string{oldVersion, newVersion, newest}})
+	e := newAgentEnv(t, hostapitest.Config{Version: agentOldVersion, Available: []string{agentOldVersion, agentNewVersion, newest}})
 	e.startAgent(t)
 	e.waitIdleWithTarget(t, newest)
 
 	// The controller wants 1.21.0 although the host would choose 1.22.0.
-	e.step(t, brupopv2.StateStagedAndPerformedUpdate, newVersion)
+	e.step(t, brupopv2.StateStagedAndPerformedUpdate, agentNewVersion)
 	if got := e.host.UpdateSettings(); got.VersionLock != hostapi.VersionLockLatest || got.IgnoreWaves {
 		t.Errorf("host settings after staging = %+v, want restored to latest", got)
 	}
-	e.step(t, brupopv2.StateRebootedIntoUpdate, newVersion)
-	if e.host.Version() != newVersion {
-		t.Errorf("host runs %s, want %s", e.host.Version(), newVersion)
+	e.step(t, brupopv2.StateRebootedIntoUpdate, agentNewVersion)
+	if e.host.Version() != agentNewVersion {
+		t.Errorf("host runs %s, want %s", e.host.Version(), agentNewVersion)
 	}
 }
 
 func TestAgentReportsDrainTimeoutAndDeactivates(t *testing.T) {
-	e := newAgentEnv(t, hostapitest.Config{Version: oldVersion, Available: []string{oldVersion, newVersion}})
+	e := newAgentEnv(t, hostapitest.Config{Version: agentOldVersion, Available: []string{agentOldVersion, agentNewVersion}})
 	e.blockDrains(t) // a PodDisruptionBudget that never allows an eviction
 	e.startAgent(t)  // with a drain timeout of 1m
-	e.waitIdleWithTarget(t, newVersion)
-	e.step(t, brupopv2.StateStagedAndPerformedUpdate, newVersion)
+	e.waitIdleWithTarget(t, agentNewVersion)
+	e.step(t, brupopv2.StateStagedAndPerformedUpdate, agentNewVersion)
 
 	// The controller's drain timeout, on the shadow, wins over the agent's.
 	e.annotate(t, brupopv2.DrainTimeoutAnnotation, "3s")
 
-	e.setSpec(t, brupopv2.StateRebootedIntoUpdate, newVersion)
+	e.setSpec(t, brupopv2.StateRebootedIntoUpdate, agentNewVersion)
 	got := e.waitStatus(t, inState(brupopv2.StateErrorReset))
 	if !strings.HasPrefix(got.FailureReason, statemachine.ReasonDrainTimeout+": ") || !strings.Contains(got.FailureReason, e.ns+"/db-") || got.CrashCount != 1 {
 		t.Errorf("status after the drain timeout = %+v, want ErrorReset, crash 1, reason %s naming the blocked pod", got, statemachine.ReasonDrainTimeout)
 	}
 	t.Logf("failure reason: %s", got.FailureReason)
 
-	e.step(t, brupopv2.StateIdle, newVersion)
+	e.step(t, brupopv2.StateIdle, agentNewVersion)
 	if st, err := e.hc.Status(context.Background()); err != nil || st.State != hostapi.StateStaged {
 		t.Errorf("host after the abandoned attempt: %s (%v), want the update deactivated (Staged)", st.State, err)
 	}

@@ -201,7 +201,7 @@ func (rc *runningController) gauge(t *testing.T, name, labelValue string) float6
 }
 
 // newFleetNode creates an opted-in, Ready Node and its shadow, reporting an update from
-// oldVersion to newVersion. The Node is deleted when the test ends.
+// ctrlOldVersion to ctrlNewVersion. The Node is deleted when the test ends.
 func newFleetNode(t *testing.T, c client.Client, ns, name string) {
 	t.Helper()
 	ctx := context.Background()
@@ -365,7 +365,7 @@ func (fw *fleetWatch) snapshot() (int, map[string]int) {
 	return fw.maxInFlight, starts
 }
 
-// allUpdated waits until every shadow of ns runs newVersion and is Idle.
+// allUpdated waits until every shadow of ns runs ctrlNewVersion and is Idle.
 func allUpdated(t *testing.T, c client.Client, ns string, want int, timeout time.Duration) {
 	t.Helper()
 	eventually(t, timeout, func() error {

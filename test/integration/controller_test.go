@@ -82,8 +82,8 @@ func TestControllerFillsConcurrencyAtOnceAndNeverExceedsIt(t *testing.T) {
 				started[0].Spec.StateTransitionTimestamp, s.Name, s.Spec.StateTransitionTimestamp)
 		}
 	}
-	hasEvent(t, c, ns, started[0].Name, controller.EventUpdateStarted, "Started the update to "+newVersion)
-	hasEvent(t, c, metav1.NamespaceDefault, strings.TrimPrefix(started[0].Name, "brs-"), controller.EventUpdateStarted, newVersion)
+	hasEvent(t, c, ns, started[0].Name, controller.EventUpdateStarted, "Started the update to "+ctrlNewVersion)
+	hasEvent(t, c, metav1.NamespaceDefault, strings.TrimPrefix(started[0].Name, "brs-"), controller.EventUpdateStarted, ctrlNewVersion)
 
 	begin := time.Now()
 	runAgents(t, c, ns, nil)
@@ -97,11 +97,11 @@ func TestControllerFillsConcurrencyAtOnceAndNeverExceedsIt(t *testing.T) {
 			t.Errorf("%s started %d times, want 1", n, got)
 		}
 	}
-	if got := rc.gauge(t, metrics.HostsVersionName, newVersion); got != 10 {
-		t.Errorf("%s{%s} = %v, want 10", metrics.HostsVersionName, newVersion, got)
+	if got := rc.gauge(t, metrics.HostsVersionName, ctrlNewVersion); got != 10 {
+		t.Errorf("%s{%s} = %v, want 10", metrics.HostsVersionName, ctrlNewVersion, got)
 	}
-	if got := rc.gauge(t, metrics.HostsVersionName, oldVersion); got != 0 {
-		t.Errorf("%s{%s} = %v, want 0 (kept, not removed)", metrics.HostsVersionName, oldVersion, got)
+	if got := rc.gauge(t, metrics.HostsVersionName, ctrlOldVersion); got != 0 {
+		t.Errorf("%s{%s} = %v, want 0 (kept, not removed)", metrics.HostsVersionName, ctrlOldVersion, got)
 	}
 	passes := rc.passes(t)
 	t.Logf("rollout of 10 nodes at concurrency 3: %s, max in flight %d, %.0f passes, %d API requests (%.1f per pass, watches excluded)",
@@ -187,7 +187,7 @@ func TestControllerStuckNodeTimesOutAndFreesItsSlot(t *testing.T) {
 		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: brupopv2.ShadowName(names[1])}, &brs); err != nil {
 			return err
 		}
-		if brs.Status.CurrentVersion != newVersion || brs.Status.CurrentState != brupopv2.StateIdle {
+		if brs.Status.CurrentVersion != ctrlNewVersion || brs.Status.CurrentState != brupopv2.StateIdle {
 			return fmt.Errorf("second node: %+v", brs.Status)
 		}
 		if got := brs.Annotations[brupopv2.DrainTimeoutAnnotation]; got != "1m30s" {
@@ -231,19 +231,19 @@ func TestControllerHaltsAVersionAndResumesIt(t *testing.T) {
 			return err
 		}
 		if len(fp.Status.Versions) != 1 || !fp.Status.Versions[0].Halted || len(fp.Status.Versions[0].Failures) != 2 {
-			return fmt.Errorf("versions %+v, want %s halted by 2 failures", fp.Status.Versions, newVersion)
+			return fmt.Errorf("versions %+v, want %s halted by 2 failures", fp.Status.Versions, ctrlNewVersion)
 		}
 		return nil
 	})
 	v := fp.Status.Versions[0]
-	resumeCmd := controller.ResumeCommand(ns, newVersion)
+	resumeCmd := controller.ResumeCommand(ns, ctrlNewVersion)
 	for _, f := range v.Failures {
 		if f.Reason != "MonitoringFailed" || !bad[brupopv2.ShadowName(f.Node)] {
 			t.Errorf("failure %+v, want MonitoringFailed on a bad node", f)
 		}
 	}
-	if v.Version != newVersion || !strings.Contains(v.Reason, names[0]) || !strings.Contains(v.Reason, names[1]) {
-		t.Errorf("halt %+v does not name %s and both nodes", v, newVersion)
+	if v.Version != ctrlNewVersion || !strings.Contains(v.Reason, names[0]) || !strings.Contains(v.Reason, names[1]) {
+		t.Errorf("halt %+v does not name %s and both nodes", v, ctrlNewVersion)
 	}
 	cond := findCondition(fp.Status.Conditions, controller.ConditionHalted)
 	if cond == nil || cond.Status != metav1.ConditionTrue || !strings.Contains(cond.Message, resumeCmd) {
@@ -258,7 +258,7 @@ func TestControllerHaltsAVersionAndResumesIt(t *testing.T) {
 			t.Fatal(err)
 		}
 		if brs.Spec.State != brupopv2.StateIdle {
-			t.Fatalf("%s started while %s is halted", n, newVersion)
+			t.Fatalf("%s started while %s is halted", n, ctrlNewVersion)
 		}
 	}
 
@@ -285,7 +285,7 @@ func TestControllerHaltsAVersionAndResumesIt(t *testing.T) {
 			if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: brupopv2.ShadowName(n)}, &brs); err != nil {
 				return err
 			}
-			if brs.Status.CurrentVersion != newVersion || brs.Status.CurrentState != brupopv2.StateIdle {
+			if brs.Status.CurrentVersion != ctrlNewVersion || brs.Status.CurrentState != brupopv2.StateIdle {
 				return fmt.Errorf("%s not updated after the resume: %+v", n, brs.Status)
 			}
 			return nil
@@ -356,7 +356,7 @@ func TestControllerRemovesShadowsOfOptedOutAndDeletedNodes(t *testing.T) {
 		{"http://" + o.HealthAddr + "/healthz", "ok"},
 		{"http://" + o.HealthAddr + "/readyz", "ok"},
 		{"http://" + o.MetricsAddr + "/metrics", `brupop_hosts_state{state="Idle",test_run="` + ns + `"} 3`},
-		{"http://" + o.MetricsAddr + "/metrics", `brupop_hosts_version{bottlerocket_version="` + oldVersion + `",test_run="` + ns + `"} 3`},
+		{"http://" + o.MetricsAddr + "/metrics", `brupop_hosts_version{bottlerocket_version="` + ctrlOldVersion + `",test_run="` + ns + `"} 3`},
 	} {
 		eventually(t, 15*time.Second, func() error { return httpContains(probe.url, probe.want) })
 	}
