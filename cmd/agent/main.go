@@ -14,6 +14,7 @@ import (
 	"github.com/bottlerocket-os/brupop-go/internal/agent"
 	"github.com/bottlerocket-os/brupop-go/internal/agentapi"
 	"github.com/bottlerocket-os/brupop-go/internal/hostapi"
+	"github.com/bottlerocket-os/brupop-go/internal/logging"
 )
 
 func main() {
@@ -36,11 +37,10 @@ func run() error {
 	if err := opts.Validate(); err != nil {
 		return err
 	}
-	level, err := agent.ParseLevel(opts.LogFilter)
+	log, err := logging.New(os.Stderr, opts.Logging())
 	if err != nil {
 		return err
 	}
-	log := agent.NewLogger(os.Stderr, opts.LogFormat, level)
 	kube, err := kubeConfig(opts.Kubeconfig)
 	if err != nil {
 		return err

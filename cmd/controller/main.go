@@ -8,6 +8,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/bottlerocket-os/brupop-go/internal/controller"
+	"github.com/bottlerocket-os/brupop-go/internal/logging"
 )
 
 func main() {
@@ -23,7 +24,10 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	logger := o.Logger(os.Stderr)
+	logger, err := logging.New(os.Stderr, o.Logging())
+	if err != nil {
+		return fmt.Errorf("controller: %w", err)
+	}
 	ctrl.SetLogger(logger)
 	cfg, err := ctrl.GetConfig()
 	if err != nil {

@@ -75,7 +75,6 @@ type Agent struct {
 	cfg   Config
 	log   logr.Logger
 	cache cache.Cache
-	tx    *settingsTx
 
 	mu         sync.Mutex
 	changed    chan struct{}              // closed and replaced when a watched object changes
@@ -122,10 +121,7 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: watch cache: %w", err)
 	}
-	return &Agent{
-		cfg: cfg, cache: c, changed: make(chan struct{}),
-		tx: newSettingsTx(cfg.Host.SocketPath(), 10*time.Second),
-	}, nil
+	return &Agent{cfg: cfg, cache: c, changed: make(chan struct{})}, nil
 }
 
 // Run watches the node and its shadow and drives the updates until ctx ends; it returns nil

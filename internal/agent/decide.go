@@ -5,6 +5,7 @@ import (
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/hostapi"
+	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 )
 
 // Step is one action the agent takes on the host or through the API server.
@@ -53,14 +54,15 @@ type Observation struct {
 
 // Failure is a failed transition: the agent reports ErrorReset with this reason.
 type Failure struct {
-	// Reason is one of the Reason constants.
+	// Reason is one of the failure reasons of package statemachine, such as
+	// statemachine.ReasonDrainTimeout.
 	Reason string
 	// Message says, for people, what went wrong.
 	Message string
 }
 
 // Error returns the failure_reason text.
-func (f *Failure) Error() string { return formatFailureReason(f.Reason, f.Message) }
+func (f *Failure) Error() string { return statemachine.FormatFailureReason(f.Reason, f.Message) }
 
 // Decision is the next thing to do.
 type Decision struct {
@@ -94,7 +96,7 @@ func Decide(o Observation) Decision {
 	case cur == v2.StateErrorReset:
 		return Decision{Message: "Waiting for the controller to reset the spec after the failure"}
 	case deref(spec.Version) == "":
-		return fail(ReasonAgentError, fmt.Sprintf("spec.state is %s but spec.version is empty", spec.State))
+		return fail(statemachine.ReasonAgentError, fmt.Sprintf("spec.state is %s but spec.version is empty", spec.State))
 	}
 	switch spec.State {
 	case v2.StateStagedAndPerformedUpdate:
@@ -151,17 +153,17 @@ func decideReboot(o Observation, cur v2.State) Decision {
 		// The staging partition is recorded only in the boot that prepared it: the host
 		// rebooted since, and not into the update.
 		if prev := o.Status.CurrentVersion; h.Running == prev {
-			return fail(ReasonBootRolledBack, fmt.Sprintf("the host booted back into %s after its reboot into %s: the new version failed to boot", prev, want))
+			return fail(statemachine.ReasonBootRolledBack, fmt.Sprintf("the host booted back into %s after its reboot into %s: the new version failed to boot", prev, want))
 		}
-		return fail(ReasonVersionMismatch, fmt.Sprintf("the host runs %s after its reboot into %s", h.Running, want))
+		return fail(statemachine.ReasonVersionMismatch, fmt.Sprintf("the host runs %s after its reboot into %s", h.Running, want))
 	}
-	return fail(ReasonHostAPIError, fmt.Sprintf("the host cannot reboot into %s: update state %q, staged version %q", want, h.State, h.Staged))
+	return fail(statemachine.ReasonHostAPIError, fmt.Sprintf("the host cannot reboot into %s: update state %q, staged version %q", want, h.State, h.Staged))
 }
 
 func decideMonitor(o Observation) Decision {
 	want, h := deref(o.Spec.Version), o.Host
 	if h.Running != want {
-		return fail(ReasonVersionMismatch, fmt.Sprintf("the host runs %s while monitoring the update to %s", h.Running, want))
+		return fail(statemachine.ReasonVersionMismatch, fmt.Sprintf("the host runs %s while monitoring the update to %s", h.Running, want))
 	}
 	return Decision{Step: StepRecover, Report: v2.StateMonitoringUpdate, Message: "Monitoring the update"}
 }

@@ -9,6 +9,7 @@ import (
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/hostapi"
+	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 )
 
 const (
@@ -61,7 +62,7 @@ func TestDecide(t *testing.T) {
 		{"spec ErrorReset is ignored", obs(errReset, newV, idle, host(oldV, "", "")), Decision{}},
 		{"waits for the controller after a failure", obs(staged, newV, errReset, host(oldV, hostapi.StateAvailable, "")), Decision{}},
 		{"no version", obs(staged, "", idle, host(oldV, hostapi.StateAvailable, "")),
-			Decision{Failure: &Failure{Reason: ReasonAgentError}}},
+			Decision{Failure: &Failure{Reason: statemachine.ReasonAgentError}}},
 		{"stage from available", obs(staged, newV, idle, host(oldV, hostapi.StateAvailable, "")), Decision{Step: StepStage}},
 		{"stage from uninitialized", obs(staged, newV, idle, host(oldV, "", "")), Decision{Step: StepStage}},
 		{"stage replaces another staged version", obs(staged, newV, idle, host(oldV, hostapi.StateStaged, "1.20.5")), Decision{Step: StepStage}},
@@ -75,20 +76,20 @@ func TestDecide(t *testing.T) {
 			Decision{Step: StepRecover, Report: rebooted}},
 		{"re-activate a deactivated update", obs(rebooted, newV, staged, host(oldV, hostapi.StateStaged, newV)), Decision{Step: StepActivate}},
 		{"boot rolled back", obs(rebooted, newV, staged, host(oldV, "", "")),
-			Decision{Failure: &Failure{Reason: ReasonBootRolledBack}}},
+			Decision{Failure: &Failure{Reason: statemachine.ReasonBootRolledBack}}},
 		{"boot rolled back, status refreshed", obs(rebooted, newV, staged, host(oldV, hostapi.StateAvailable, "")),
-			Decision{Failure: &Failure{Reason: ReasonBootRolledBack}}},
+			Decision{Failure: &Failure{Reason: statemachine.ReasonBootRolledBack}}},
 		{"booted a third version", obs(rebooted, newV, staged, host("1.20.5", hostapi.StateIdle, "")),
-			Decision{Failure: &Failure{Reason: ReasonVersionMismatch}}},
+			Decision{Failure: &Failure{Reason: statemachine.ReasonVersionMismatch}}},
 		{"not prepared for the reboot", obs(rebooted, newV, idle, host(oldV, hostapi.StateAvailable, "")),
-			Decision{Failure: &Failure{Reason: ReasonHostAPIError}}},
+			Decision{Failure: &Failure{Reason: statemachine.ReasonHostAPIError}}},
 		{"activated another version before the reboot", obs(rebooted, newV, staged, host(oldV, hostapi.StateReady, "1.20.5")),
-			Decision{Failure: &Failure{Reason: ReasonHostAPIError}}},
+			Decision{Failure: &Failure{Reason: statemachine.ReasonHostAPIError}}},
 		{"rebooted reached", obs(rebooted, newV, rebooted, host(newV, hostapi.StateIdle, "")), Decision{}},
 		{"monitoring", obs(monitor, newV, rebooted, host(newV, hostapi.StateIdle, "")),
 			Decision{Step: StepRecover, Report: monitor}},
 		{"monitoring the wrong version", obs(monitor, newV, rebooted, host(oldV, hostapi.StateIdle, "")),
-			Decision{Failure: &Failure{Reason: ReasonVersionMismatch}}},
+			Decision{Failure: &Failure{Reason: statemachine.ReasonVersionMismatch}}},
 	}
 	ignore := cmp.Options{
 		cmpopts.IgnoreFields(Decision{}, "Message"),

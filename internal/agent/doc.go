@@ -14,6 +14,7 @@
 // host transaction that the next agent commits before its first pass.
 //
 // Failures of a transition are reported as upstream does (current_state ErrorReset, crash_count
-// + 1, state_transition_failure_timestamp) plus failure_reason "<Reason>: <message>", with the
-// Reason constants the controller classifies.
+// + 1, state_transition_failure_timestamp) plus failure_reason "<Reason>: <message>"
+// (statemachine.FormatFailureReason), with the reasons of package statemachine, which the
+// controller classifies.
 package agent

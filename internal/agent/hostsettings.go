@@ -1,14 +1,8 @@
 package agent
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/bottlerocket-os/brupop-go/internal/hostapi"
@@ -19,87 +13,43 @@ import (
 // preparing the update and, in case a previous agent was killed before that, when it starts.
 const RestoreTransaction = "brupop-agent-restore"
 
-// settingsTx stages and commits named host settings transactions. Package hostapi only commits
-// at once (SetUpdateSettings); this is the part of the host API it does not cover yet.
-type settingsTx struct {
-	http    *http.Client
-	timeout time.Duration
-}
-
-func newSettingsTx(socket string, timeout time.Duration) *settingsTx {
-	var d net.Dialer
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, "unix", socket)
-		},
-		DisableKeepAlives: true,
-	}
-	return &settingsTx{http: &http.Client{Transport: tr}, timeout: timeout}
-}
-
-// do sends one request and returns the status code and body.
-func (s *settingsTx) do(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, "http://localhost"+path, bytes.NewReader(body))
+// pin sets updates.version-lock to want (and ignore-waves, since the controller chose the
+// version), first saving the current settings in RestoreTransaction unless a pin is already
+// pending restoration there.
+func (a *Agent) pin(ctx context.Context, want string) error {
+	pending, err := a.cfg.Host.TransactionPending(ctx, RestoreTransaction)
 	if err != nil {
-		return 0, nil, fmt.Errorf("host settings: %s %s: %w", method, path, err)
+		return fmt.Errorf("pin version %s: %w", want, err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.http.Do(req)
-	if err != nil {
-		return 0, nil, fmt.Errorf("%w: host settings: %s %s: %w", hostapi.ErrUnreachable, method, path, err)
+	if !pending {
+		prev, err := a.cfg.Host.UpdateSettings(ctx)
+		if err != nil {
+			return fmt.Errorf("pin version %s: %w", want, err)
+		}
+		if err := a.cfg.Host.StageUpdateSettings(ctx, RestoreTransaction, prev); err != nil {
+			return fmt.Errorf("pin version %s: save settings: %w", want, err)
+		}
 	}
-	defer func() { _ = resp.Body.Close() }()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return resp.StatusCode, nil, fmt.Errorf("host settings: %s %s: read answer: %w", method, path, err)
-	}
-	return resp.StatusCode, data, nil
-}
-
-func txQuery(tx string) string { return "?" + url.Values{"tx": {tx}}.Encode() }
-
-// pending reports whether transaction tx has pending changes.
-func (s *settingsTx) pending(ctx context.Context, tx string) (bool, error) {
-	code, body, err := s.do(ctx, http.MethodGet, "/tx"+txQuery(tx), nil)
-	if err != nil {
-		return false, err
-	}
-	if code != http.StatusOK {
-		return false, fmt.Errorf("host settings: read transaction %s: status %d: %s", tx, code, bytes.TrimSpace(body))
-	}
-	var doc map[string]json.RawMessage
-	if err := json.Unmarshal(body, &doc); err != nil {
-		return false, fmt.Errorf("%w: transaction %s: %w", hostapi.ErrMalformed, tx, err)
-	}
-	return len(doc) > 0, nil
-}
-
-// stage adds the update settings u to transaction tx without committing it.
-func (s *settingsTx) stage(ctx context.Context, tx string, u hostapi.UpdateSettings) error {
-	body, err := json.Marshal(map[string]hostapi.UpdateSettings{"updates": u})
-	if err != nil {
-		return fmt.Errorf("host settings: encode: %w", err)
-	}
-	code, resp, err := s.do(ctx, http.MethodPatch, "/settings"+txQuery(tx), body)
-	if err != nil {
-		return err
-	}
-	if code != http.StatusNoContent && code != http.StatusOK {
-		return fmt.Errorf("host settings: stage in transaction %s: status %d: %s", tx, code, bytes.TrimSpace(resp))
+	if err := a.cfg.Host.SetUpdateSettings(ctx, hostapi.UpdateSettings{VersionLock: want, IgnoreWaves: true}); err != nil {
+		return fmt.Errorf("pin version %s: %w", want, err)
 	}
 	return nil
 }
 
-// commit commits and applies transaction tx; a transaction with nothing pending is no error.
-func (s *settingsTx) commit(ctx context.Context, tx string) error {
-	code, resp, err := s.do(ctx, http.MethodPost, "/tx/commit_and_apply"+txQuery(tx), nil)
+// restoreSettings commits RestoreTransaction if anything is pending in it.
+func (a *Agent) restoreSettings(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	pending, err := a.cfg.Host.TransactionPending(ctx, RestoreTransaction)
 	if err != nil {
-		return err
+		return fmt.Errorf("restore update settings: %w", err)
 	}
-	if code != http.StatusOK && code != http.StatusNoContent && code != http.StatusUnprocessableEntity {
-		return fmt.Errorf("host settings: commit transaction %s: status %d: %s", tx, code, bytes.TrimSpace(resp))
+	if !pending {
+		return nil
 	}
+	if err := a.cfg.Host.CommitTransaction(ctx, RestoreTransaction); err != nil {
+		return fmt.Errorf("restore update settings: %w", err)
+	}
+	a.log.Info("Restored the host's update settings")
 	return nil
 }

@@ -16,7 +16,7 @@ import (
 // settingsAgent is the part of an Agent that pins and restores host settings.
 func settingsAgent(socket string) *Agent {
 	hc := hostapi.New(hostapi.Options{SocketPath: socket, PollInterval: time.Millisecond, RetryBase: time.Millisecond})
-	return &Agent{cfg: Config{Host: hc}.withDefaults(), tx: newSettingsTx(socket, 5*time.Second), log: logr.Discard()}
+	return &Agent{cfg: Config{Host: hc}.withDefaults(), log: logr.Discard()}
 }
 
 func TestPinIsRestoredByTheNextAgent(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/agentapi"
 	"github.com/bottlerocket-os/brupop-go/internal/hostapi"
+	"github.com/bottlerocket-os/brupop-go/internal/logging"
 )
 
 // The upstream environment variables the agent reads.
@@ -20,22 +21,17 @@ const (
 	EnvNodeName       = "MY_NODE_NAME"
 	EnvServicePort    = "APISERVER_SERVICE_PORT"
 	EnvExcludeLBWait  = "EXCLUDE_FROM_LB_WAIT_TIME_IN_SEC"
-	EnvLogFormat      = "LOGGING_FORMATTER"
-	EnvLogANSI        = "LOGGING_ANSI_ENABLED"
-	EnvTracingFilter  = "TRACING_FILTER_DIRECTIVE"
+	EnvLogFormat      = logging.EnvFormatter
+	EnvLogANSI        = logging.EnvANSI
+	EnvTracingFilter  = logging.EnvFilter
 	namespaceFile     = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 	defaultDomain     = "cluster.local"
 	defaultCAFile     = agentapi.DefaultTLSDir + "/ca.crt"
-	defaultLogFormat  = "full"
-	defaultLogFilter  = "info"
 	defaultDrain      = 10 * time.Minute
 	defaultRefresh    = 120 * time.Second
 	defaultResync     = 60 * time.Second
 	defaultRebootWait = 3 * time.Minute
 )
-
-// LogFormats are the values LOGGING_FORMATTER accepts, as upstream.
-var LogFormats = []string{"full", "compact", "pretty", "json"}
 
 // Options is the agent's whole configuration, from flags with the upstream environment variables
 // as defaults. Call Validate before using it.
@@ -61,7 +57,8 @@ type Options struct {
 	// ExcludeFromLBWait is how long to wait after excluding the node from load balancers before
 	// draining it; zero disables the exclusion (EXCLUDE_FROM_LB_WAIT_TIME_IN_SEC).
 	ExcludeFromLBWait time.Duration
-	// DrainTimeout bounds a drain, counted from the spec's transition to RebootedIntoUpdate.
+	// DrainTimeout bounds a drain, counted from the spec's transition to RebootedIntoUpdate,
+	// when the controller set no v2.DrainTimeoutAnnotation on the shadow.
 	DrainTimeout time.Duration
 	// RefreshInterval is the least time between two refreshes of the host's updates.
 	RefreshInterval time.Duration
@@ -69,16 +66,23 @@ type Options struct {
 	Resync time.Duration
 	// RebootTimeout bounds the wait for the host to go down after a reboot request.
 	RebootTimeout time.Duration
-	// LogFormat is one of LogFormats (LOGGING_FORMATTER).
+	// LogFormat is full, compact, pretty or json (LOGGING_FORMATTER), as package logging takes it.
 	LogFormat string
 	// LogANSI is accepted for compatibility (LOGGING_ANSI_ENABLED); slog writes no colors.
 	LogANSI bool
-	// LogFilter is the minimum level: trace, debug, info, warn or error (TRACING_FILTER_DIRECTIVE).
+	// LogFilter is a tracing filter directive such as "info" or "info,agent=debug"
+	// (TRACING_FILTER_DIRECTIVE); its most verbose level applies.
 	LogFilter string
+}
+
+// Logging returns the logging options of o, for logging.New.
+func (o *Options) Logging() logging.Options {
+	return logging.Options{Format: o.LogFormat, Filter: o.LogFilter, ANSI: o.LogANSI}
 }
 
 // DefaultOptions returns the defaults, taking the upstream environment variables from getenv.
 func DefaultOptions(getenv func(string) string) (Options, error) {
+	logDefaults := logging.Defaults()
 	o := Options{
 		NodeName:        getenv(EnvNodeName),
 		Namespace:       defaultNamespace(),
@@ -91,8 +95,8 @@ func DefaultOptions(getenv func(string) string) (Options, error) {
 		RefreshInterval: defaultRefresh,
 		Resync:          defaultResync,
 		RebootTimeout:   defaultRebootWait,
-		LogFormat:       defaultLogFormat,
-		LogFilter:       defaultLogFilter,
+		LogFormat:       logDefaults.Format,
+		LogFilter:       logDefaults.Filter,
 	}
 	var errs []error
 	if v := getenv(EnvServicePort); v != "" {
@@ -146,12 +150,12 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.HostSocket, "host-socket", o.HostSocket, "Unix socket of the Bottlerocket host API")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig file (default: in-cluster configuration)")
 	fs.DurationVar(&o.ExcludeFromLBWait, "exclude-from-lb-wait", o.ExcludeFromLBWait, "wait after excluding the node from load balancers; 0 disables the exclusion (env "+EnvExcludeLBWait+", seconds)")
-	fs.DurationVar(&o.DrainTimeout, "drain-timeout", o.DrainTimeout, "deadline of a drain")
+	fs.DurationVar(&o.DrainTimeout, "drain-timeout", o.DrainTimeout, "deadline of a drain, counted from the spec's transition, when the controller's shadow annotation "+v2.DrainTimeoutAnnotation+" sets none")
 	fs.DurationVar(&o.RefreshInterval, "refresh-interval", o.RefreshInterval, "least time between two checks for host updates")
 	fs.DurationVar(&o.Resync, "resync", o.Resync, "period of passes when nothing changes")
 	fs.DurationVar(&o.RebootTimeout, "reboot-timeout", o.RebootTimeout, "how long the host may take to go down after a reboot request")
-	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat, "log format: "+strings.Join(LogFormats, ", ")+" (env "+EnvLogFormat+")")
-	fs.StringVar(&o.LogFilter, "log-level", o.LogFilter, "minimum log level: trace, debug, info, warn, error (env "+EnvTracingFilter+")")
+	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat, "log format: full, compact, pretty or json (env "+EnvLogFormat+")")
+	fs.StringVar(&o.LogFilter, "log-level", o.LogFilter, "log filter directive, e.g. info or info,agent=debug; its most verbose level applies (env "+EnvTracingFilter+")")
 }
 
 // URL returns the API server URL: ServerURL, or the one built from the Service name, the
@@ -186,21 +190,11 @@ func (o *Options) Validate() error {
 	check(o.RefreshInterval <= 0, "refresh interval %s must be positive: fix --refresh-interval", o.RefreshInterval)
 	check(o.Resync <= 0, "resync %s must be positive: fix --resync", o.Resync)
 	check(o.RebootTimeout <= 0, "reboot timeout %s must be positive: fix --reboot-timeout", o.RebootTimeout)
-	check(!validFormat(o.LogFormat), "log format %q is not one of %s: fix %s or --log-format", o.LogFormat, strings.Join(LogFormats, ", "), EnvLogFormat)
-	if _, err := ParseLevel(o.LogFilter); err != nil {
-		errs = append(errs, fmt.Errorf("%w: fix %s or --log-level", err, EnvTracingFilter))
+	if err := o.Logging().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("%w (or the flags --log-format and --log-level)", err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("agent options: %w", err)
 	}
 	return nil
-}
-
-func validFormat(f string) bool {
-	for _, v := range LogFormats {
-		if f == v {
-			return true
-		}
-	}
-	return false
 }

@@ -69,7 +69,7 @@ func (a *Agent) steps(ctx context.Context, brs *v2.BottlerocketShadow) error {
 			return a.reportFailure(ctx, brs, host, d.Failure)
 		}
 		if d.Step != StepNone {
-			if err := a.run(ctx, d.Step, o); err != nil {
+			if err := a.run(ctx, d.Step, brs, o); err != nil {
 				if ctx.Err() != nil {
 					return fmt.Errorf("%s: %w", d.Step, context.Cause(ctx))
 				}

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 )
 
 func TestReachedStatus(t *testing.T) {
@@ -46,7 +46,7 @@ func TestReachedStatus(t *testing.T) {
 func TestFailedStatus(t *testing.T) {
 	now := time.Date(2025, 1, 2, 3, 4, 5, 600, time.UTC)
 	prev := &v2.BottlerocketShadowStatus{CurrentState: v2.StateStagedAndPerformedUpdate, CrashCount: 3}
-	got := FailedStatus(prev, &Failure{Reason: ReasonBootRolledBack, Message: "booted 1.20.0"}, oldV, newV, now)
+	got := FailedStatus(prev, &Failure{Reason: statemachine.ReasonBootRolledBack, Message: "booted 1.20.0"}, oldV, newV, now)
 	want := &v2.BottlerocketShadowStatus{
 		CurrentVersion: oldV, TargetVersion: newV, CurrentState: v2.StateErrorReset, CrashCount: 4,
 		StateTransitionFailureTimestamp: &metav1.Time{Time: now.Truncate(time.Second)},
@@ -58,6 +58,13 @@ func TestFailedStatus(t *testing.T) {
 	if !sameStatus(want, got) || sameStatus(want, prev) {
 		t.Error("sameStatus disagrees with cmp")
 	}
+	// The controller reads the reason back to classify the failure.
+	if reason, msg := statemachine.ParseFailureReason(got.FailureReason); reason != statemachine.ReasonBootRolledBack || msg != "booted 1.20.0" {
+		t.Errorf("ParseFailureReason(%q) = %q, %q", got.FailureReason, reason, msg)
+	}
+	if c := statemachine.Classify(statemachine.ReasonBootRolledBack); c != statemachine.ClassRelease {
+		t.Errorf("a boot rollback is classified %s, want %s", c, statemachine.ClassRelease)
+	}
 }
 
 func TestTargetVersion(t *testing.T) {
@@ -66,29 +73,6 @@ func TestTargetVersion(t *testing.T) {
 	}
 	if got := TargetVersion(newV, oldV); got != newV {
 		t.Errorf("chosen: got %s", got)
-	}
-}
-
-func TestParseLevel(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    slog.Level
-		wantErr bool
-	}{
-		{"info", slog.LevelInfo, false},
-		{"agent=debug,hyper=warn", slog.LevelDebug, false},
-		{"WARN", slog.LevelWarn, false},
-		{"trace", slog.LevelDebug - 4, false},
-		{"loud", 0, true},
-		{"", 0, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseLevel(tt.in)
-			if (err != nil) != tt.wantErr || got != tt.want {
-				t.Errorf("ParseLevel(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.wantErr)
-			}
-		})
 	}
 }
 
@@ -120,6 +104,14 @@ func TestOptions(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want it to mention %s", err, want)
 		}
+	}
+	bad = o
+	bad.LogFilter = "loud"
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), EnvTracingFilter) {
+		t.Errorf("Validate() of filter %q = %v, want it to mention %s", bad.LogFilter, err, EnvTracingFilter)
+	}
+	if lo := o.Logging(); lo.Format != "json" || lo.Filter != "info" {
+		t.Errorf("Logging() = %+v, want json at info", lo)
 	}
 	if _, err := DefaultOptions(func(k string) string { return map[string]string{EnvServicePort: "https"}[k] }); err == nil {
 		t.Error("DefaultOptions accepted a non-numeric port")

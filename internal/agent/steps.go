@@ -8,15 +8,17 @@ import (
 	"net/http"
 	"time"
 
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/agentapi"
 	"github.com/bottlerocket-os/brupop-go/internal/hostapi"
+	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 )
 
 // serverAttempts bounds the tries of one API-server call, as upstream's five retries.
 const serverAttempts = 6
 
-// run runs step for observation o.
-func (a *Agent) run(ctx context.Context, step Step, o Observation) error {
+// run runs step for observation o of shadow brs.
+func (a *Agent) run(ctx context.Context, step Step, brs *v2.BottlerocketShadow, o Observation) error {
 	want := deref(o.Spec.Version)
 	switch step {
 	case StepStage:
@@ -26,7 +28,7 @@ func (a *Agent) run(ctx context.Context, step Step, o Observation) error {
 	case StepDeactivate:
 		return a.hostCommand(ctx, "deactivate", a.cfg.Host.Deactivate)
 	case StepDrainAndReboot:
-		return a.drainAndReboot(ctx, o)
+		return a.drainAndReboot(ctx, o, a.drainDeadline(brs))
 	case StepRecover:
 		return a.recover(ctx)
 	}
@@ -59,7 +61,7 @@ func (a *Agent) stage(ctx context.Context, want, running string) error {
 			return fmt.Errorf("refresh updates with version %s pinned: %w", want, err)
 		}
 		if st.ChosenVersion() != want {
-			return &Failure{Reason: ReasonHostAPIError, Message: fmt.Sprintf(
+			return &Failure{Reason: statemachine.ReasonHostAPIError, Message: fmt.Sprintf(
 				"the host does not offer %s even with updates.version-lock pinned (it chose %q)", want, st.ChosenVersion())}
 		}
 	}
@@ -72,55 +74,14 @@ func (a *Agent) stage(ctx context.Context, want, running string) error {
 		return err
 	}
 	if got := st.StagedVersion(); got != want {
-		return &Failure{Reason: ReasonHostAPIError, Message: fmt.Sprintf("the host staged %q instead of %s", got, want)}
+		return &Failure{Reason: statemachine.ReasonHostAPIError, Message: fmt.Sprintf("the host staged %q instead of %s", got, want)}
 	}
-	return nil
-}
-
-// pin sets updates.version-lock to want (and ignore-waves, since the controller chose the
-// version), first saving the current settings in RestoreTransaction unless a pin is already
-// pending restoration there.
-func (a *Agent) pin(ctx context.Context, want string) error {
-	pending, err := a.tx.pending(ctx, RestoreTransaction)
-	if err != nil {
-		return fmt.Errorf("pin version %s: %w", want, err)
-	}
-	if !pending {
-		prev, err := a.cfg.Host.UpdateSettings(ctx)
-		if err != nil {
-			return fmt.Errorf("pin version %s: %w", want, err)
-		}
-		if err := a.tx.stage(ctx, RestoreTransaction, prev); err != nil {
-			return fmt.Errorf("pin version %s: save settings: %w", want, err)
-		}
-	}
-	if err := a.cfg.Host.SetUpdateSettings(ctx, hostapi.UpdateSettings{VersionLock: want, IgnoreWaves: true}); err != nil {
-		return fmt.Errorf("pin version %s: %w", want, err)
-	}
-	return nil
-}
-
-// restoreSettings commits RestoreTransaction if anything is pending in it.
-func (a *Agent) restoreSettings(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	pending, err := a.tx.pending(ctx, RestoreTransaction)
-	if err != nil {
-		return fmt.Errorf("restore update settings: %w", err)
-	}
-	if !pending {
-		return nil
-	}
-	if err := a.tx.commit(ctx, RestoreTransaction); err != nil {
-		return fmt.Errorf("restore update settings: %w", err)
-	}
-	a.log.Info("Restored the host's update settings")
 	return nil
 }
 
 // drainAndReboot takes the node out of load balancers (when configured), cordons and drains it
-// through the API server, and reboots the host into the activated update.
-func (a *Agent) drainAndReboot(ctx context.Context, o Observation) error {
+// through the API server until deadline, and reboots the host into the activated update.
+func (a *Agent) drainAndReboot(ctx context.Context, o Observation, deadline time.Time) error {
 	if a.cfg.ExcludeFromLBWait > 0 {
 		if err := a.callServer(ctx, "exclude from load balancers", a.cfg.Server.ExcludeFromLB); err != nil {
 			return err
@@ -130,16 +91,16 @@ func (a *Agent) drainAndReboot(ctx context.Context, o Observation) error {
 			return err
 		}
 	}
-	if err := a.drain(ctx, a.drainDeadline(o)); err != nil {
+	if err := a.drain(ctx, deadline); err != nil {
 		return err
 	}
 	want := deref(o.Spec.Version)
 	st, err := a.cfg.Host.Status(ctx)
 	if err != nil {
-		return &Failure{Reason: ReasonHostAPIError, Message: fmt.Sprintf("read host update status before the reboot: %v", err)}
+		return &Failure{Reason: statemachine.ReasonHostAPIError, Message: fmt.Sprintf("read host update status before the reboot: %v", err)}
 	}
 	if st.State != hostapi.StateReady || st.StagedVersion() != want {
-		return &Failure{Reason: ReasonHostAPIError, Message: fmt.Sprintf(
+		return &Failure{Reason: statemachine.ReasonHostAPIError, Message: fmt.Sprintf(
 			"the host is not ready to boot %s before the reboot: update state %s, staged %q", want, st.State, st.StagedVersion())}
 	}
 	a.log.Info("Rebooting host", "version", want)
@@ -147,19 +108,19 @@ func (a *Agent) drainAndReboot(ctx context.Context, o Observation) error {
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
-		return &Failure{Reason: ReasonHostAPIError, Message: fmt.Sprintf("reboot: %v", err)}
+		return &Failure{Reason: statemachine.ReasonHostAPIError, Message: fmt.Sprintf("reboot: %v", err)}
 	}
 	return a.waitRebooted(ctx, want)
 }
 
-// drainDeadline counts the drain timeout from the spec's transition, so that a restarted agent
-// keeps the same deadline.
-func (a *Agent) drainDeadline(o Observation) time.Time {
-	start := a.cfg.Clock.Now()
-	if ts := o.Spec.StateTransitionTimestamp; ts != nil && ts.Time.Before(start) {
-		start = ts.Time
+// drainDeadline is the deadline of the drain for brs: the controller's drain timeout, or the
+// agent's own, counted from the spec's transition so that a restarted agent keeps it.
+func (a *Agent) drainDeadline(brs *v2.BottlerocketShadow) time.Time {
+	timeout, err := DrainTimeout(brs.Annotations, a.cfg.DrainTimeout)
+	if err != nil {
+		a.log.Error(err, "Ignoring the controller's drain timeout", "shadow", brs.Name)
 	}
-	return start.Add(a.cfg.ExcludeFromLBWait + a.cfg.DrainTimeout)
+	return DrainDeadline(brs.Spec, a.cfg.Clock.Now(), a.cfg.ExcludeFromLBWait, timeout)
 }
 
 // drain cordons and drains the node through the API server until the drain finishes or its
@@ -178,7 +139,7 @@ func (a *Agent) drain(ctx context.Context, deadline time.Time) error {
 		case ctx.Err() != nil:
 			return context.Cause(ctx)
 		case !now.Before(deadline):
-			return &Failure{Reason: ReasonDrainTimeout, Message: fmt.Sprintf("the drain did not finish by %s: %v", deadline.UTC().Format(time.RFC3339), err)}
+			return &Failure{Reason: statemachine.ReasonDrainTimeout, Message: fmt.Sprintf("the drain did not finish by %s: %v", deadline.UTC().Format(time.RFC3339), err)}
 		case !errors.Is(err, agentapi.ErrDrainInProgress) && !retriable(err):
 			return err
 		}
@@ -210,7 +171,7 @@ func (a *Agent) waitRebooted(ctx context.Context, want string) error {
 			return nil
 		}
 		if !a.cfg.Clock.Now().Before(deadline) {
-			return &Failure{Reason: ReasonHostAPIError, Message: fmt.Sprintf("the host did not reboot within %s of the request", a.cfg.RebootTimeout)}
+			return &Failure{Reason: statemachine.ReasonHostAPIError, Message: fmt.Sprintf("the host did not reboot within %s of the request", a.cfg.RebootTimeout)}
 		}
 		if err := a.sleep(ctx, a.cfg.PollInterval); err != nil {
 			return err
@@ -260,10 +221,10 @@ func asFailure(step Step, err error) *Failure {
 	if errors.As(err, &f) {
 		return f
 	}
-	reason := ReasonAgentError
+	reason := statemachine.ReasonAgentError
 	switch step {
 	case StepStage, StepActivate, StepDeactivate:
-		reason = ReasonHostAPIError
+		reason = statemachine.ReasonHostAPIError
 	}
 	return &Failure{Reason: reason, Message: err.Error()}
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
@@ -33,7 +34,8 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("agentapi: server answered %d: %s", e.Code, e.Message)
 }
 
-// Client calls the API server on behalf of one node's agent.
+// Client calls the API server on behalf of one node's agent. Its methods are safe for concurrent
+// use; set the fields before the first call and do not change them during calls.
 type Client struct {
 	// BaseURL is the server's https URL, e.g. https://brupop-apiserver.ns.svc.cluster.local:443.
 	BaseURL string
@@ -50,8 +52,9 @@ type Client struct {
 	// HTTPClient, when set, is used as is (tests); otherwise one is built from CAPath.
 	HTTPClient *http.Client
 
-	ca     []byte
-	client *http.Client
+	mu     sync.Mutex   // guards ca and client
+	ca     []byte       // the CA bundle client trusts
+	client *http.Client // built from ca
 }
 
 // CreateShadow asks the server to create the node's shadow and returns it.
@@ -184,12 +187,18 @@ func (c *Client) httpClient() (*http.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agentapi: read CA: %w", err)
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.client != nil && bytes.Equal(ca, c.ca) {
 		return c.client, nil
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(ca) {
 		return nil, fmt.Errorf("agentapi: no certificate in %s", c.CAPath)
+	}
+	if c.client != nil {
+		// Connections verified with the previous CA are not reused.
+		c.client.CloseIdleConnections()
 	}
 	c.ca = ca
 	c.client = &http.Client{Transport: &http.Transport{

@@ -6,5 +6,6 @@
 // token's pod runs on: an agent can create and report its own shadow, and cordon, drain,
 // uncordon and exclude its own node from load balancers, nothing else. Drains run in the
 // background, one per node, so no request blocks for longer than a poll time and a retry joins
-// the running drain.
+// the running drain. What happens to a Node (cordoned, drain started, drained or failed with the
+// pods that blocked it, uncordoned) is recorded as events.k8s.io/v1 Events on it.
 package apiserver

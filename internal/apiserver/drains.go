@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
 
 	"github.com/bottlerocket-os/brupop-go/internal/drain"
@@ -30,14 +31,16 @@ type drains struct {
 	drainer *drain.Drainer
 	metrics *metrics
 	log     logr.Logger
+	events  nodeEvents
 
 	mu   sync.Mutex
 	jobs map[string]*drainJob
 	wg   sync.WaitGroup
 }
 
-// start returns the node's running drain, or starts one that ends at deadline.
-func (d *drains) start(node string, deadline time.Time) (job *drainJob, joined bool) {
+// start returns the node's running drain, or starts one that ends at deadline. uid is the
+// Node's, for its Events.
+func (d *drains) start(node, uid string, deadline time.Time) (job *drainJob, joined bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if j, ok := d.jobs[node]; ok {
@@ -51,7 +54,7 @@ func (d *drains) start(node string, deadline time.Time) (job *drainJob, joined b
 	go func() {
 		defer d.wg.Done()
 		defer cancel()
-		j.err = d.run(ctx, node, deadline)
+		j.err = d.run(ctx, node, uid, deadline)
 		d.metrics.drainsActive.Dec()
 		result := "succeeded"
 		if j.err != nil {
@@ -68,24 +71,35 @@ func (d *drains) start(node string, deadline time.Time) (job *drainJob, joined b
 	return j, false
 }
 
-// run cordons the node and drains it. On failure the node stays cordoned: the agent reports the
-// failure and asks for the uncordon, which undoes only Brupop's cordon.
-func (d *drains) run(ctx context.Context, node string, deadline time.Time) error {
+// run cordons the node and drains it, recording Events on the Node. On failure the node stays
+// cordoned: the agent reports the failure and asks for the uncordon, which undoes only Brupop's
+// cordon.
+func (d *drains) run(ctx context.Context, node, uid string, deadline time.Time) error {
 	log := d.log.WithValues("node", node)
+	at := deadline.UTC().Format(time.RFC3339)
+	failed := func(err error) error {
+		d.events.record(node, uid, corev1.EventTypeWarning, EventDrainFailed, "Drain", err.Error())
+		return err
+	}
 	if !d.clock.Now().Before(deadline) {
-		return fmt.Errorf("%w: %s, before the drain started", drain.ErrDeadlineExceeded, deadline.UTC().Format(time.RFC3339))
+		return failed(fmt.Errorf("%w: %s, before the drain started", drain.ErrDeadlineExceeded, at))
 	}
 	ours, err := d.nodes.Cordon(ctx, node)
 	if err != nil {
 		log.Error(err, "Cordon failed")
-		return err
+		return failed(err)
 	}
-	log.Info("Cordoned Node", "cordonedByBrupop", ours, "deadline", deadline.UTC().Format(time.RFC3339))
+	log.Info("Cordoned Node", "cordonedByBrupop", ours, "deadline", at)
+	if ours {
+		d.events.record(node, uid, corev1.EventTypeNormal, EventCordoned, "Cordon", "Cordoned Node for a Bottlerocket update")
+	}
+	d.events.record(node, uid, corev1.EventTypeNormal, EventDrainStarted, "Drain", "Evicting pods for a Bottlerocket update, until "+at)
 	if err := d.drainer.Drain(ctx, node, deadline); err != nil {
 		log.Error(err, "Drain failed")
-		return err
+		return failed(err)
 	}
 	log.Info("Drained Node")
+	d.events.record(node, uid, corev1.EventTypeNormal, EventDrained, "Drain", "Evicted every pod to evict")
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -197,7 +198,7 @@ func (h *handlers) cordonAndDrain(w http.ResponseWriter, r *http.Request, c Call
 		}
 		deadline = t
 	}
-	job, joined := h.drains.start(c.NodeName, deadline)
+	job, joined := h.drains.start(c.NodeName, c.NodeUID, deadline)
 	if joined {
 		log.V(1).Info("Joined running drain")
 	}
@@ -232,6 +233,7 @@ func (h *handlers) uncordon(w http.ResponseWriter, r *http.Request, c Caller, lo
 	}
 	if done {
 		log.Info("Uncordoned Node")
+		h.drains.events.record(c.NodeName, c.NodeUID, corev1.EventTypeNormal, EventUncordoned, "Uncordon", "Made Node schedulable again after a Bottlerocket update")
 	} else {
 		log.Info("Left Node as it was: Brupop had not cordoned it")
 	}

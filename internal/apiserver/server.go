@@ -111,9 +111,14 @@ func (s *Server) Run(ctx context.Context) error {
 // resume them elsewhere) and returns.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	drainCtx, stopDrains := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDrains()
+	events, stopEvents, err := startNodeEvents(drainCtx, s.kube)
+	if err != nil {
+		return err
+	}
 	ds := &drains{
 		base: drainCtx, clock: s.clock, nodes: s.nodes, drainer: s.drainerWith(), metrics: s.metrics,
-		log: s.log, jobs: map[string]*drainJob{},
+		log: s.log, jobs: map[string]*drainJob{}, events: events,
 	}
 	ds.drainer.Observer = ds.observe
 	srv := &http.Server{
@@ -126,7 +131,6 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(l, "", "") }()
 	s.log.Info("Serving", "address", l.Addr().String())
-	var err error
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
@@ -139,6 +143,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	}
 	stopDrains()
 	ds.wait()
+	stopEvents()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

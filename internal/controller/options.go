@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/go-logr/logr"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/logging"
 	"github.com/bottlerocket-os/brupop-go/internal/rollout"
 )
 
@@ -44,8 +44,8 @@ type Options struct {
 	// LogANSI is LOGGING_ANSI_ENABLED. slog's handlers write no colours; it is accepted for
 	// compatibility.
 	LogANSI bool
-	// LogFilter is TRACING_FILTER_DIRECTIVE; its default level (trace, debug, info, warn, error
-	// or off) sets the log level, per-target directives are ignored.
+	// LogFilter is TRACING_FILTER_DIRECTIVE, such as info or info,controller=debug; its most
+	// verbose level (trace, debug, info, warn, error or off) applies, as package logging reads it.
 	LogFilter string
 }
 
@@ -98,13 +98,8 @@ func (o Options) Validate() error {
 	if o.LeaderElect && o.LeaderElectionID == "" {
 		errs = append(errs, errors.New("controller: --leader-election-id must not be empty when --leader-elect is on"))
 	}
-	switch o.LogFormat {
-	case "full", "compact", "pretty", "json":
-	default:
-		errs = append(errs, fmt.Errorf("controller: LOGGING_FORMATTER %q: want full, compact, pretty or json", o.LogFormat))
-	}
-	if _, err := logLevel(o.LogFilter); err != nil {
-		errs = append(errs, err)
+	if err := o.Logging().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("controller: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -126,41 +121,16 @@ func Settings(fp *v2.FleetPolicy, env rollout.Environment, timeZone string) (rol
 	return rollout.SettingsFrom(fp, env)
 }
 
-// logLevel maps the default level of a tracing-subscriber EnvFilter directive to slog.
-func logLevel(directive string) (slog.Level, error) {
-	level := "info"
-	for _, part := range strings.Split(directive, ",") {
-		if p := strings.TrimSpace(part); p != "" && !strings.Contains(p, "=") {
-			level = strings.ToLower(p)
-		}
-	}
-	switch level {
-	case "trace":
-		return slog.LevelDebug - 4, nil
-	case "debug":
-		return slog.LevelDebug, nil
-	case "info":
-		return slog.LevelInfo, nil
-	case "warn":
-		return slog.LevelWarn, nil
-	case "error":
-		return slog.LevelError, nil
-	case "off":
-		return slog.LevelError + 100, nil
-	}
-	return 0, fmt.Errorf("controller: TRACING_FILTER_DIRECTIVE %q: want a level (trace, debug, info, warn, error, off), optionally with target=level pairs", directive)
+// Logging returns the logging options of o, for logging.New.
+func (o Options) Logging() logging.Options {
+	return logging.Options{Format: o.LogFormat, Filter: o.LogFilter, ANSI: o.LogANSI}
 }
 
-// Logger returns the logger the options ask for, writing to w: JSON for LOGGING_FORMATTER=json,
-// text otherwise, at the level of TRACING_FILTER_DIRECTIVE. The options must be valid.
+// Logger returns the logger the options ask for, writing to w, built by logging.New. The options
+// must be valid; with invalid ones it returns a logger that discards everything.
 func (o Options) Logger(w io.Writer) logr.Logger {
-	level, _ := logLevel(o.LogFilter) // Validate rejected bad directives
-	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler = slog.NewTextHandler(w, opts)
-	if o.LogFormat == "json" {
-		h = slog.NewJSONHandler(w, opts)
-	}
-	return logr.FromSlogHandler(h)
+	log, _ := logging.New(w, o.Logging()) // Validate rejected bad options
+	return log
 }
 
 // defineFlags defines the flags of o in fs, with the environment read through getenv as their

@@ -77,7 +77,7 @@ func TestParseOptionsRejectsBadValues(t *testing.T) {
 		{name: "word concurrency", env: map[string]string{"MY_NODE_NAME": "n", "MAX_CONCURRENT_UPDATE": "many"}, want: "want a positive number"},
 		{name: "bad cron", env: with(valid, "SCHEDULER_CRON_EXPRESSION", "* * 25 * * * *"), want: "cron expression"},
 		{name: "one legacy window bound", env: with(valid, "UPDATE_WINDOW_START", "10:00:00"), want: "UPDATE_WINDOW_STOP"},
-		{name: "bad formatter", env: with(valid, "LOGGING_FORMATTER", "xml"), want: "LOGGING_FORMATTER \"xml\""},
+		{name: "bad formatter", env: with(valid, "LOGGING_FORMATTER", "xml"), want: "log format \"xml\": set LOGGING_FORMATTER"},
 		{name: "bad ansi", env: with(valid, "LOGGING_ANSI_ENABLED", "yes please"), want: "LOGGING_ANSI_ENABLED"},
 		{name: "bad level", env: with(valid, "TRACING_FILTER_DIRECTIVE", "loud"), want: "TRACING_FILTER_DIRECTIVE"},
 		{name: "bad time zone", env: valid, args: []string{"--time-zone=Mars/Olympus"}, want: "IANA"},

@@ -277,3 +277,51 @@ func TestBackoff(t *testing.T) {
 		})
 	}
 }
+
+func TestTransactionPendingDocuments(t *testing.T) {
+	cases := []struct {
+		name    string
+		answer  answer
+		want    bool
+		wantErr error
+	}{
+		{"empty", answer{200, `{}`}, false, nil},
+		{"pending", answer{200, `{"updates":{"version-lock":"v1.20.0"}}`}, true, nil},
+		{"empty under settings", answer{200, `{"settings":{}}`}, false, nil},
+		{"pending under settings", answer{200, `{"settings":{"updates":{"ignore-waves":true}}}`}, true, nil},
+		{"not JSON", answer{200, `<html>`}, false, hostapi.ErrMalformed},
+		{"locked", locked, false, hostapi.ErrLocked},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := fakeHost(t, map[string][]answer{"GET /tx": {tc.answer}}, hostapi.Options{})
+			got, err := c.TransactionPending(context.Background(), "brupop-x")
+			if got != tc.want || !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
+				t.Errorf("TransactionPending = %v, %v; want %v, %v", got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestCommitTransactionErrors(t *testing.T) {
+	cases := []struct {
+		name   string
+		answer answer
+		ok     bool
+	}{
+		{"committed", answer{200, `["settings.updates.version-lock"]`}, true},
+		{"nothing pending", answer{422, "Tried to commit with no pending changes"}, true},
+		{"server error", answer{500, "datastore failed"}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := fakeHost(t, map[string][]answer{"POST /tx/commit_and_apply": {tc.answer}}, hostapi.Options{})
+			if err := c.CommitTransaction(context.Background(), "brupop-x"); (err == nil) != tc.ok {
+				t.Errorf("CommitTransaction = %v, want success %v", err, tc.ok)
+			}
+		})
+	}
+	if err := fakeHost(t, nil, hostapi.Options{}).CommitTransaction(context.Background(), ""); err == nil {
+		t.Error("CommitTransaction of the unnamed transaction succeeded; it must name one")
+	}
+}

@@ -444,3 +444,63 @@ func compareNumbers(a, b string) int {
 	}
 	return strings.Compare(a, b)
 }
+
+func TestContractPendingTransactionWaitsForCommit(t *testing.T) {
+	tg := newTarget(t, hostapitest.Config{Version: "1.20.0"})
+	ctx := tg.ctx()
+	const tx = "brupop-contract-pending"
+	tg.raw("DELETE", "/tx?tx="+tx, "") // a leftover of an interrupted run
+	orig, err := tg.c.UpdateSettings(ctx)
+	if err != nil {
+		t.Fatalf("UpdateSettings: %v", err)
+	}
+	t.Cleanup(func() {
+		tg.raw("DELETE", "/tx?tx="+tx, "")
+		if err := tg.c.SetUpdateSettings(context.Background(), orig); err != nil {
+			t.Errorf("restore settings: %v", err)
+		}
+	})
+	pending := func(want bool, when string) {
+		t.Helper()
+		if got, err := tg.c.TransactionPending(ctx, tx); err != nil || got != want {
+			t.Errorf("TransactionPending %s = %v, %v; want %v", when, got, err, want)
+		}
+	}
+	settings := func(want hostapi.UpdateSettings, when string) {
+		t.Helper()
+		if got, err := tg.c.UpdateSettings(ctx); err != nil || got != want {
+			t.Errorf("UpdateSettings %s = %+v, %v; want %+v", when, got, err, want)
+		}
+	}
+	pending(false, "before staging")
+	staged := hostapi.UpdateSettings{VersionLock: "v" + tg.osVersion(), IgnoreWaves: !orig.IgnoreWaves}
+	if err := tg.c.StageUpdateSettings(ctx, tx, staged); err != nil {
+		t.Fatalf("StageUpdateSettings: %v", err)
+	}
+	pending(true, "after staging")
+	settings(orig, "while staged")
+
+	// Settings committed in another transaction leave the staged ones pending.
+	if err := tg.c.SetUpdateSettings(ctx, orig); err != nil {
+		t.Fatalf("SetUpdateSettings: %v", err)
+	}
+	pending(true, "after another transaction's commit")
+
+	if err := tg.c.CommitTransaction(ctx, tx); err != nil {
+		t.Fatalf("CommitTransaction: %v", err)
+	}
+	pending(false, "after the commit")
+	settings(staged, "after the commit")
+	if err := tg.c.CommitTransaction(ctx, tx); err != nil {
+		t.Errorf("CommitTransaction with nothing pending: %v, want nil", err)
+	}
+	if err := tg.c.StageUpdateSettings(ctx, tx, hostapi.UpdateSettings{VersionLock: "not a version"}); !isStatus(err, 400) {
+		t.Errorf("StageUpdateSettings of a bad lock: %v, want an APIError 400", err)
+	}
+}
+
+// isStatus reports whether err is an *hostapi.APIError with code.
+func isStatus(err error, code int) bool {
+	var apiErr *hostapi.APIError
+	return errors.As(err, &apiErr) && apiErr.StatusCode == code
+}

@@ -2,7 +2,9 @@
 // Unix socket /run/api.sock. It reads the running OS and the update status, runs the asynchronous
 // update commands (refresh, prepare, activate, deactivate) to completion the way the host expects
 // to be polled, reboots the host, and targets a version through the updates.version-lock and
-// updates.ignore-waves settings.
+// updates.ignore-waves settings, either committed at once (SetUpdateSettings) or staged in a named
+// settings transaction that stays pending until committed (StageUpdateSettings,
+// TransactionPending, CommitTransaction).
 //
 // Errors are typed: errors.Is finds ErrLocked, ErrNotAllowed, ErrNoUpdate, ErrNotStaged,
 // ErrUninitialized, ErrUnreachable, ErrMalformed, ErrDeadline and ErrSuperseded; errors.As finds

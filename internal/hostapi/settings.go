@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -63,7 +64,7 @@ func (c *Client) SetUpdateSettings(ctx context.Context, s UpdateSettings) error 
 	if err != nil {
 		return fmt.Errorf("hostapi: encode settings: %w", err)
 	}
-	q := "?" + url.Values{"tx": {tx}}.Encode()
+	q := txQuery(tx)
 	if _, err := c.do(ctx, http.MethodPatch, "/settings"+q, body); err != nil {
 		return fmt.Errorf("hostapi: set update settings: %w", err)
 	}
@@ -83,3 +84,63 @@ func txName() (string, error) {
 	}
 	return "brupop-" + hex.EncodeToString(b), nil
 }
+
+// StageUpdateSettings adds s to the settings transaction tx without committing it. The host keeps
+// the change pending, and reads of the settings return the committed values, until
+// CommitTransaction(tx); other transactions, including SetUpdateSettings's, never commit it.
+func (c *Client) StageUpdateSettings(ctx context.Context, tx string, s UpdateSettings) error {
+	if tx == "" {
+		return errors.New("hostapi: stage update settings: empty transaction name")
+	}
+	body, err := json.Marshal(map[string]UpdateSettings{"updates": s})
+	if err != nil {
+		return fmt.Errorf("hostapi: encode settings: %w", err)
+	}
+	if _, err := c.do(ctx, http.MethodPatch, "/settings"+txQuery(tx), body); err != nil {
+		return fmt.Errorf("hostapi: stage update settings in transaction %s: %w", tx, err)
+	}
+	return nil
+}
+
+// TransactionPending reports whether the settings transaction tx holds changes not yet committed.
+func (c *Client) TransactionPending(ctx context.Context, tx string) (bool, error) {
+	if tx == "" {
+		return false, errors.New("hostapi: read transaction: empty transaction name")
+	}
+	res, err := c.do(ctx, http.MethodGet, "/tx"+txQuery(tx), nil)
+	if err != nil {
+		return false, fmt.Errorf("hostapi: read transaction %s: %w", tx, err)
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(res.body, &doc); err != nil {
+		return false, fmt.Errorf("%w: transaction %s: %w", ErrMalformed, tx, err)
+	}
+	// Hosts answer the pending settings either bare or under a "settings" key.
+	if inner, ok := doc["settings"]; ok && len(doc) == 1 {
+		doc = nil
+		if err := json.Unmarshal(inner, &doc); err != nil {
+			return false, fmt.Errorf("%w: transaction %s: %w", ErrMalformed, tx, err)
+		}
+	}
+	return len(doc) > 0, nil
+}
+
+// CommitTransaction commits and applies the settings transaction tx. A transaction with nothing
+// pending, which the host answers 422, is no error, so that committing is idempotent.
+func (c *Client) CommitTransaction(ctx context.Context, tx string) error {
+	if tx == "" {
+		return errors.New("hostapi: commit transaction: empty transaction name")
+	}
+	_, err := c.do(ctx, http.MethodPost, "/tx/commit_and_apply"+txQuery(tx), nil)
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnprocessableEntity {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("hostapi: commit transaction %s: %w", tx, err)
+	}
+	return nil
+}
+
+// txQuery is the query naming transaction tx.
+func txQuery(tx string) string { return "?" + url.Values{"tx": {tx}}.Encode() }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +14,9 @@ import (
 
 	"github.com/go-logr/logr/testr"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,35 +24,49 @@ import (
 	brupopv2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/agent"
 	"github.com/bottlerocket-os/brupop-go/internal/agentapi"
+	"github.com/bottlerocket-os/brupop-go/internal/apiserver"
+	"github.com/bottlerocket-os/brupop-go/internal/drain"
 	"github.com/bottlerocket-os/brupop-go/internal/hostapi"
 	"github.com/bottlerocket-os/brupop-go/internal/hostapi/hostapitest"
+	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 )
 
 const (
-	oldVersion = "1.20.0"
-	newVersion = "1.21.0"
-	// agentWait bounds every wait for the agent; an update takes well under a second here.
-	agentWait = 20 * time.Second
+	agentOldVersion = "1.20.0"
+	agentNewVersion = "1.21.0"
+	// agentWait bounds every wait for the agent; an update takes a few seconds here.
+	agentWait = 30 * time.Second
 )
 
-// agentEnv is one node: its Node, its simulated host, the stand-in API server and the shadow.
+// agentEnv is one node: its Node with an agent pod of the namespace's DaemonSet, its simulated
+// host, the real API server of the test's namespace, and the shadow.
 type agentEnv struct {
 	c    client.Client
 	ns   string
+	ts   *testServer
 	node *corev1.Node
 	host *hostapitest.Host
 	hc   *hostapi.Client
-	srv  *standin
-	api  *agentapi.Client
-	// lbWait and drainTimeout configure the agents started next; zero means off and 10s.
-	lbWait, drainTimeout time.Duration
+	// tokenPath holds a token bound to the agent pod; caPath the API server's CA.
+	tokenPath, caPath string
+	// lbWait configures the agents started next; zero turns the exclusion off.
+	lbWait time.Duration
 }
 
-// newAgentEnv starts a simulated host with cfg (ms-scale timings unless set) for a new Node.
+// newAgentEnv starts an API server for a new namespace, a Ready Node with an agent pod, and a
+// simulated host with cfg (ms-scale timings unless set).
 func newAgentEnv(t *testing.T, cfg hostapitest.Config) *agentEnv {
 	t.Helper()
 	c := adminClient(t)
-	e := &agentEnv{c: c, ns: newNamespace(t, c), node: newNode(t, c)}
+	ns := newNamespace(t, c)
+	ts := startAPIServer(t, ns, func(o *apiserver.Options) { o.DrainPollTime = time.Second })
+	labels := map[string]string{brupopv2.NodeOptInLabel: brupopv2.NodeOptInValue}
+	id := ts.newAgent(t, readyNode(t, ts.kube, ns+"-node", labels, false))
+	e := &agentEnv{c: c, ns: ns, ts: ts, node: id.Node, tokenPath: id.Client.TokenPath}
+	e.caPath = filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(e.caPath, ts.CAPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if cfg.CommandTime == 0 {
 		cfg.CommandTime = 10 * time.Millisecond
 	}
@@ -62,7 +80,6 @@ func newAgentEnv(t *testing.T, cfg hostapitest.Config) *agentEnv {
 	t.Cleanup(func() { _ = host.Close() })
 	e.host = host
 	e.hc = newHostClient(host.SocketPath())
-	e.srv, e.api = newStandin(t, c, e.ns, e.node.Name)
 	return e
 }
 
@@ -73,19 +90,16 @@ func newHostClient(socket string) *hostapi.Client {
 	})
 }
 
-// startAgent runs an agent for the node and returns the function that kills it: it cancels the
-// agent's context and waits until Run returned.
+// startAgent runs an agent for the node, calling the API server with the pod's bound token and
+// the server's CA as a deployed agent does, and returns the function that kills it: it cancels
+// the agent's context and waits until Run returned.
 func (e *agentEnv) startAgent(t *testing.T) (kill func()) {
 	t.Helper()
-	api := *e.api
-	drainTimeout := e.drainTimeout
-	if drainTimeout == 0 {
-		drainTimeout = 10 * time.Second
-	}
 	a, err := agent.New(agent.Config{
-		NodeName: e.node.Name, Namespace: e.ns, Kube: cluster.Config, Server: &api,
+		NodeName: e.node.Name, Namespace: e.ns, Kube: cluster.Config,
+		Server:            &agentapi.Client{BaseURL: e.ts.URL, NodeName: e.node.Name, TokenPath: e.tokenPath, CAPath: e.caPath},
 		Host:              newHostClient(e.host.SocketPath()),
-		ExcludeFromLBWait: e.lbWait, DrainTimeout: drainTimeout, RefreshInterval: 500 * time.Millisecond, Resync: time.Second,
+		ExcludeFromLBWait: e.lbWait, DrainTimeout: time.Minute, RefreshInterval: 500 * time.Millisecond, Resync: time.Second,
 		RebootTimeout: 5 * time.Second, PollInterval: 5 * time.Millisecond,
 		RetryBase: 10 * time.Millisecond, RetryMax: 200 * time.Millisecond,
 		Log: testr.NewWithOptions(t, testr.Options{LogTimestamp: true}),
@@ -112,6 +126,60 @@ func (e *agentEnv) startAgent(t *testing.T) (kill func()) {
 	}
 	t.Cleanup(kill)
 	return kill
+}
+
+// blockDrains runs, on the node, a pod of a Deployment whose PodDisruptionBudget allows no
+// eviction, and a fake kubelet for the namespace.
+func (e *agentEnv) blockDrains(t *testing.T) {
+	t.Helper()
+	fakeKubelet(t, e.ts.kube, e.ns, 0)
+	workload(t, e.c, e.ns, "db", 1, 0, func(s *corev1.PodSpec) { s.NodeSelector = map[string]string{agentNodeLabel: e.ns} })
+	waitPDB(t, e.c, e.ns, "db", 0, 1)
+}
+
+// allowDrains lets the PodDisruptionBudget of blockDrains allow one eviction.
+func (e *agentEnv) allowDrains(t *testing.T) {
+	t.Helper()
+	patch := []byte(`{"spec":{"maxUnavailable":1}}`)
+	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: "db"}}
+	if err := e.c.Patch(context.Background(), pdb, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// watchNode records every version of the Node from now until the test ends; the returned
+// function returns the versions seen so far.
+func (e *agentEnv) watchNode(t *testing.T) func() []corev1.Node {
+	t.Helper()
+	var n corev1.Node
+	if err := e.c.Get(context.Background(), client.ObjectKeyFromObject(e.node), &n); err != nil {
+		t.Fatal(err)
+	}
+	w, err := e.ts.kube.CoreV1().Nodes().Watch(context.Background(), metav1.ListOptions{
+		FieldSelector: "metadata.name=" + n.Name, ResourceVersion: n.ResourceVersion,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := []corev1.Node{n}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			if node, ok := ev.Object.(*corev1.Node); ok {
+				mu.Lock()
+				seen = append(seen, *node)
+				mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() { w.Stop(); <-done })
+	return func() []corev1.Node {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
+	}
 }
 
 // shadow reads the node's shadow.
@@ -168,6 +236,19 @@ func (e *agentEnv) setSpec(t *testing.T, state brupopv2.State, version string) {
 	}
 }
 
+// annotate sets an annotation of the shadow, as the controller does.
+func (e *agentEnv) annotate(t *testing.T, key, value string) {
+	t.Helper()
+	brs, err := e.shadow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, key, value)
+	if err := e.c.Patch(context.Background(), brs, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // step writes spec state and waits until the agent reports it.
 func (e *agentEnv) step(t *testing.T, state brupopv2.State, version string) {
 	t.Helper()
@@ -183,10 +264,10 @@ func (e *agentEnv) checkNodeRestored(t *testing.T) {
 		if err := e.c.Get(context.Background(), client.ObjectKeyFromObject(e.node), &n); err != nil {
 			return err
 		}
-		if n.Spec.Unschedulable || n.Annotations[standinCordoned] != "" {
+		if _, ours := n.Annotations[drain.AnnotationCordoned]; n.Spec.Unschedulable || ours {
 			return errors.New("node still cordoned")
 		}
-		if _, ok := n.Labels[brupopv2.ExcludeFromLBLabel]; ok {
+		if _, ok := n.Labels[brupopv2.ExcludeFromLBLabel]; ok || n.Annotations[drain.AnnotationLBExcluded] != "" {
 			return errors.New("node still excluded from load balancers")
 		}
 		return nil
@@ -197,19 +278,20 @@ func (e *agentEnv) checkNodeRestored(t *testing.T) {
 func (e *agentEnv) waitIdleWithTarget(t *testing.T, target string) {
 	t.Helper()
 	e.waitStatus(t, func(s *brupopv2.BottlerocketShadowStatus) error {
-		if s.CurrentState != brupopv2.StateIdle || s.CurrentVersion != oldVersion || s.TargetVersion != target {
-			return fmt.Errorf("status %s %s -> %s, want Idle %s -> %s", s.CurrentState, s.CurrentVersion, s.TargetVersion, oldVersion, target)
+		if s.CurrentState != brupopv2.StateIdle || s.CurrentVersion != agentOldVersion || s.TargetVersion != target {
+			return fmt.Errorf("status %s %s -> %s, want Idle %s -> %s", s.CurrentState, s.CurrentVersion, s.TargetVersion, agentOldVersion, target)
 		}
 		return nil
 	})
 }
 
 func TestAgentUpdatesItsNode(t *testing.T) {
-	e := newAgentEnv(t, hostapitest.Config{Version: oldVersion, Available: []string{oldVersion, newVersion}})
+	e := newAgentEnv(t, hostapitest.Config{Version: agentOldVersion, Available: []string{agentOldVersion, agentNewVersion}})
 	e.lbWait = 50 * time.Millisecond
+	history := e.watchNode(t)
 	e.startAgent(t)
 
-	e.waitIdleWithTarget(t, newVersion)
+	e.waitIdleWithTarget(t, agentNewVersion)
 	brs, err := e.shadow()
 	if err != nil {
 		t.Fatal(err)
@@ -218,37 +300,39 @@ func TestAgentUpdatesItsNode(t *testing.T) {
 		t.Errorf("shadow owners = %v, want the Node", refs)
 	}
 
-	e.step(t, brupopv2.StateStagedAndPerformedUpdate, newVersion)
-	if st, err := e.hc.Status(context.Background()); err != nil || st.State != hostapi.StateReady || st.StagedVersion() != newVersion {
-		t.Errorf("host after StagedAndPerformedUpdate: %s staged %q (%v), want Ready %s", st.State, st.StagedVersion(), err, newVersion)
+	e.step(t, brupopv2.StateStagedAndPerformedUpdate, agentNewVersion)
+	if st, err := e.hc.Status(context.Background()); err != nil || st.State != hostapi.StateReady || st.StagedVersion() != agentNewVersion {
+		t.Errorf("host after StagedAndPerformedUpdate: %s staged %q (%v), want Ready %s", st.State, st.StagedVersion(), err, agentNewVersion)
 	}
-	e.step(t, brupopv2.StateRebootedIntoUpdate, newVersion)
-	if e.host.Version() != newVersion || e.host.Boots() != 1 {
-		t.Errorf("host runs %s after %d boots, want %s after 1", e.host.Version(), e.host.Boots(), newVersion)
+	e.step(t, brupopv2.StateRebootedIntoUpdate, agentNewVersion)
+	if e.host.Version() != agentNewVersion || e.host.Boots() != 1 {
+		t.Errorf("host runs %s after %d boots, want %s after 1", e.host.Version(), e.host.Boots(), agentNewVersion)
 	}
-	if e.srv.drainCalls() == 0 || !e.srv.excludedAtDrain() {
-		t.Errorf("drains: %d, excluded from load balancers at the drain: %v; want a drain after the exclusion", e.srv.drainCalls(), e.srv.excludedAtDrain())
+	if n := e.ts.metricValue(t, "brupop_apiserver_drains_total", map[string]string{"result": "succeeded"}); n != 1 {
+		t.Errorf("API server drains that succeeded: %v, want 1", n)
 	}
 	e.checkNodeRestored(t)
-	e.step(t, brupopv2.StateMonitoringUpdate, newVersion)
-	e.setSpec(t, brupopv2.StateIdle, newVersion)
+	checkExcludedBeforeCordon(t, history())
+	e.step(t, brupopv2.StateMonitoringUpdate, agentNewVersion)
+	e.setSpec(t, brupopv2.StateIdle, agentNewVersion)
 	got := e.waitStatus(t, inState(brupopv2.StateIdle))
-	if got.CurrentVersion != newVersion || got.TargetVersion != newVersion || got.CrashCount != 0 {
-		t.Errorf("final status %+v, want Idle at %s with no crash", got, newVersion)
+	if got.CurrentVersion != agentNewVersion || got.TargetVersion != agentNewVersion || got.CrashCount != 0 {
+		t.Errorf("final status %+v, want Idle at %s with no crash", got, agentNewVersion)
 	}
 	e.checkNodeRestored(t)
 }
 
 func TestAgentKilledInEveryStateFinishes(t *testing.T) {
 	e := newAgentEnv(t, hostapitest.Config{
-		Version: oldVersion, Available: []string{oldVersion, newVersion},
+		Version: agentOldVersion, Available: []string{agentOldVersion, agentNewVersion},
 		CommandTimes: map[hostapi.CommandType]time.Duration{hostapi.CommandPrepare: 300 * time.Millisecond},
 	})
+	e.blockDrains(t)
 	kill := e.startAgent(t)
-	e.waitIdleWithTarget(t, newVersion)
+	e.waitIdleWithTarget(t, agentNewVersion)
 
 	// Killed while the host prepares the update.
-	e.setSpec(t, brupopv2.StateStagedAndPerformedUpdate, newVersion)
+	e.setSpec(t, brupopv2.StateStagedAndPerformedUpdate, agentNewVersion)
 	eventually(t, agentWait, func() error {
 		if _, err := e.hc.Status(context.Background()); !errors.Is(err, hostapi.ErrLocked) {
 			return fmt.Errorf("host not busy: %w", err)
@@ -259,17 +343,17 @@ func TestAgentKilledInEveryStateFinishes(t *testing.T) {
 	kill = e.startAgent(t)
 	e.waitStatus(t, inState(brupopv2.StateStagedAndPerformedUpdate))
 
-	// Killed while the drain is in progress, then right after the reboot.
-	e.srv.setDrainBusy(3)
-	e.setSpec(t, brupopv2.StateRebootedIntoUpdate, newVersion)
+	// Killed while a PodDisruptionBudget holds the drain, then right after the reboot.
+	e.setSpec(t, brupopv2.StateRebootedIntoUpdate, agentNewVersion)
 	eventually(t, agentWait, func() error {
-		if e.srv.drainCalls() == 0 {
-			return errors.New("no drain yet")
+		if e.ts.metricValue(t, "brupop_apiserver_evictions_total", map[string]string{"result": string(drain.EventBlocked)}) == 0 {
+			return errors.New("no eviction refused by the PodDisruptionBudget yet")
 		}
 		return nil
 	})
 	kill()
 	kill = e.startAgent(t)
+	e.allowDrains(t)
 	eventually(t, agentWait, func() error {
 		if e.host.Boots() == 0 {
 			return errors.New("no reboot yet")
@@ -281,44 +365,47 @@ func TestAgentKilledInEveryStateFinishes(t *testing.T) {
 	e.waitStatus(t, inState(brupopv2.StateRebootedIntoUpdate))
 
 	// Killed as soon as the spec changes.
-	e.setSpec(t, brupopv2.StateMonitoringUpdate, newVersion)
+	e.setSpec(t, brupopv2.StateMonitoringUpdate, agentNewVersion)
 	kill()
 	kill = e.startAgent(t)
 	e.waitStatus(t, inState(brupopv2.StateMonitoringUpdate))
-	e.setSpec(t, brupopv2.StateIdle, newVersion)
+	e.setSpec(t, brupopv2.StateIdle, agentNewVersion)
 	kill()
 	e.startAgent(t)
 	got := e.waitStatus(t, inState(brupopv2.StateIdle))
 
-	if got.CurrentVersion != newVersion || got.CrashCount != 0 {
-		t.Errorf("final status %+v, want Idle at %s with no crash", got, newVersion)
+	if got.CurrentVersion != agentNewVersion || got.CrashCount != 0 {
+		t.Errorf("final status %+v, want Idle at %s with no crash", got, agentNewVersion)
 	}
-	if e.host.Version() != newVersion || e.host.Boots() != 1 {
-		t.Errorf("host runs %s after %d boots, want %s after exactly 1", e.host.Version(), e.host.Boots(), newVersion)
+	if e.host.Version() != agentNewVersion || e.host.Boots() != 1 {
+		t.Errorf("host runs %s after %d boots, want %s after exactly 1", e.host.Version(), e.host.Boots(), agentNewVersion)
+	}
+	if n := e.ts.metricValue(t, "brupop_apiserver_evictions_total", map[string]string{"result": string(drain.EventEvicted)}); n != 1 {
+		t.Errorf("pods evicted: %v, want the one db pod", n)
 	}
 	e.checkNodeRestored(t)
 }
 
 func TestAgentReportsBootRollback(t *testing.T) {
 	e := newAgentEnv(t, hostapitest.Config{
-		Version: oldVersion, Available: []string{oldVersion, newVersion}, Faults: hostapitest.Faults{FailBoot: true},
+		Version: agentOldVersion, Available: []string{agentOldVersion, agentNewVersion}, Faults: hostapitest.Faults{FailBoot: true},
 	})
 	e.startAgent(t)
-	e.waitIdleWithTarget(t, newVersion)
-	e.step(t, brupopv2.StateStagedAndPerformedUpdate, newVersion)
-	e.setSpec(t, brupopv2.StateRebootedIntoUpdate, newVersion)
+	e.waitIdleWithTarget(t, agentNewVersion)
+	e.step(t, brupopv2.StateStagedAndPerformedUpdate, agentNewVersion)
+	e.setSpec(t, brupopv2.StateRebootedIntoUpdate, agentNewVersion)
 
 	got := e.waitStatus(t, inState(brupopv2.StateErrorReset))
-	if !strings.HasPrefix(got.FailureReason, agent.ReasonBootRolledBack+": ") || got.CrashCount != 1 ||
-		got.StateTransitionFailureTimestamp == nil || got.CurrentVersion != oldVersion {
-		t.Errorf("status after the rollback = %+v, want ErrorReset, crash 1, a timestamp, reason %s", got, agent.ReasonBootRolledBack)
+	if !strings.HasPrefix(got.FailureReason, statemachine.ReasonBootRolledBack+": ") || got.CrashCount != 1 ||
+		got.StateTransitionFailureTimestamp == nil || got.CurrentVersion != agentOldVersion {
+		t.Errorf("status after the rollback = %+v, want ErrorReset, crash 1, a timestamp, reason %s", got, statemachine.ReasonBootRolledBack)
 	}
 	if e.host.Boots() != 1 {
 		t.Errorf("host booted %d times, want 1: a rollback must not be retried blindly", e.host.Boots())
 	}
 
 	// The controller resets the spec; the agent recovers and keeps the crash record.
-	e.setSpec(t, brupopv2.StateIdle, newVersion)
+	e.setSpec(t, brupopv2.StateIdle, agentNewVersion)
 	got = e.waitStatus(t, inState(brupopv2.StateIdle))
 	if got.CrashCount != 1 || got.FailureReason == "" {
 		t.Errorf("status after recovery = %+v, want the crash record kept", got)
@@ -327,20 +414,20 @@ func TestAgentReportsBootRollback(t *testing.T) {
 }
 
 func TestAgentDeactivatesAbandonedUpdate(t *testing.T) {
-	e := newAgentEnv(t, hostapitest.Config{Version: oldVersion, Available: []string{oldVersion, newVersion}})
+	e := newAgentEnv(t, hostapitest.Config{Version: agentOldVersion, Available: []string{agentOldVersion, agentNewVersion}})
 	e.startAgent(t)
-	e.waitIdleWithTarget(t, newVersion)
-	e.step(t, brupopv2.StateStagedAndPerformedUpdate, newVersion)
+	e.waitIdleWithTarget(t, agentNewVersion)
+	e.step(t, brupopv2.StateStagedAndPerformedUpdate, agentNewVersion)
 
-	e.step(t, brupopv2.StateIdle, newVersion)
+	e.step(t, brupopv2.StateIdle, agentNewVersion)
 	ctx := context.Background()
 	eventually(t, agentWait, func() error {
 		st, err := e.hc.Status(ctx)
 		switch {
 		case err != nil:
 			return err
-		case st.State != hostapi.StateStaged || st.StagedVersion() != newVersion:
-			return fmt.Errorf("host %s staged %q, want Staged %s", st.State, st.StagedVersion(), newVersion)
+		case st.State != hostapi.StateStaged || st.StagedVersion() != agentNewVersion:
+			return fmt.Errorf("host %s staged %q, want Staged %s", st.State, st.StagedVersion(), agentNewVersion)
 		case st.StagingPartition.NextToBoot || !st.ActivePartition.NextToBoot:
 			return errors.New("the update still boots next")
 		}
@@ -354,43 +441,46 @@ func TestAgentDeactivatesAbandonedUpdate(t *testing.T) {
 		}
 		return nil
 	})
-	if e.host.Version() != oldVersion {
-		t.Errorf("host runs %s after an unrelated reboot, want %s", e.host.Version(), oldVersion)
+	if e.host.Version() != agentOldVersion {
+		t.Errorf("host runs %s after an unrelated reboot, want %s", e.host.Version(), agentOldVersion)
 	}
 }
 
 func TestAgentPinsTheDesiredVersion(t *testing.T) {
 	const newest = "1.22.0"
-	e := newAgentEnv(t, hostapitest.Config{Version: oldVersion, Available: []string{oldVersion, newVersion, newest}})
+	e := newAgentEnv(t, hostapitest.Config{Version: agentOldVersion, Available: []string{agentOldVersion, agentNewVersion, newest}})
 	e.startAgent(t)
 	e.waitIdleWithTarget(t, newest)
 
 	// The controller wants 1.21.0 although the host would choose 1.22.0.
-	e.step(t, brupopv2.StateStagedAndPerformedUpdate, newVersion)
+	e.step(t, brupopv2.StateStagedAndPerformedUpdate, agentNewVersion)
 	if got := e.host.UpdateSettings(); got.VersionLock != hostapi.VersionLockLatest || got.IgnoreWaves {
 		t.Errorf("host settings after staging = %+v, want restored to latest", got)
 	}
-	e.step(t, brupopv2.StateRebootedIntoUpdate, newVersion)
-	if e.host.Version() != newVersion {
-		t.Errorf("host runs %s, want %s", e.host.Version(), newVersion)
+	e.step(t, brupopv2.StateRebootedIntoUpdate, agentNewVersion)
+	if e.host.Version() != agentNewVersion {
+		t.Errorf("host runs %s, want %s", e.host.Version(), agentNewVersion)
 	}
 }
 
 func TestAgentReportsDrainTimeoutAndDeactivates(t *testing.T) {
-	e := newAgentEnv(t, hostapitest.Config{Version: oldVersion, Available: []string{oldVersion, newVersion}})
-	e.drainTimeout = 500 * time.Millisecond
-	e.startAgent(t)
-	e.waitIdleWithTarget(t, newVersion)
-	e.step(t, brupopv2.StateStagedAndPerformedUpdate, newVersion)
+	e := newAgentEnv(t, hostapitest.Config{Version: agentOldVersion, Available: []string{agentOldVersion, agentNewVersion}})
+	e.blockDrains(t) // a PodDisruptionBudget that never allows an eviction
+	e.startAgent(t)  // with a drain timeout of 1m
+	e.waitIdleWithTarget(t, agentNewVersion)
+	e.step(t, brupopv2.StateStagedAndPerformedUpdate, agentNewVersion)
 
-	e.srv.setDrainBusy(1 << 30) // a PodDisruptionBudget that never allows an eviction
-	e.setSpec(t, brupopv2.StateRebootedIntoUpdate, newVersion)
+	// The controller's drain timeout, on the shadow, wins over the agent's.
+	e.annotate(t, brupopv2.DrainTimeoutAnnotation, "3s")
+
+	e.setSpec(t, brupopv2.StateRebootedIntoUpdate, agentNewVersion)
 	got := e.waitStatus(t, inState(brupopv2.StateErrorReset))
-	if !strings.HasPrefix(got.FailureReason, agent.ReasonDrainTimeout+": ") || got.CrashCount != 1 {
-		t.Errorf("status after the drain timeout = %+v, want ErrorReset, crash 1, reason %s", got, agent.ReasonDrainTimeout)
+	if !strings.HasPrefix(got.FailureReason, statemachine.ReasonDrainTimeout+": ") || !strings.Contains(got.FailureReason, e.ns+"/db-") || got.CrashCount != 1 {
+		t.Errorf("status after the drain timeout = %+v, want ErrorReset, crash 1, reason %s naming the blocked pod", got, statemachine.ReasonDrainTimeout)
 	}
+	t.Logf("failure reason: %s", got.FailureReason)
 
-	e.step(t, brupopv2.StateIdle, newVersion)
+	e.step(t, brupopv2.StateIdle, agentNewVersion)
 	if st, err := e.hc.Status(context.Background()); err != nil || st.State != hostapi.StateStaged {
 		t.Errorf("host after the abandoned attempt: %s (%v), want the update deactivated (Staged)", st.State, err)
 	}
@@ -398,4 +488,20 @@ func TestAgentReportsDrainTimeoutAndDeactivates(t *testing.T) {
 		t.Errorf("host rebooted %d times, want none", e.host.Boots())
 	}
 	e.checkNodeRestored(t)
+}
+
+// checkExcludedBeforeCordon checks, in the Node's history, that Brupop cordoned the node once it
+// was already out of the load balancers.
+func checkExcludedBeforeCordon(t *testing.T, history []corev1.Node) {
+	t.Helper()
+	for _, n := range history {
+		if !n.Spec.Unschedulable {
+			continue
+		}
+		if n.Labels[brupopv2.ExcludeFromLBLabel] != drain.ExcludeFromLBValue || n.Annotations[drain.AnnotationCordoned] == "" {
+			t.Errorf("first cordoned version of the Node: labels %v, annotations %v; want excluded from load balancers and cordoned by Brupop", n.Labels, n.Annotations)
+		}
+		return
+	}
+	t.Errorf("the Node was never cordoned in %d versions", len(history))
 }

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -70,11 +71,22 @@ func TestAPIServerConvertsThroughKubeAPIServer(t *testing.T) {
 
 	// Written as v1, read as v2.
 	old := &brupopv1.BottlerocketShadow{ObjectMeta: meta("brs-old"), Spec: brupopv1.BottlerocketShadowSpec{State: brupopv1.StatePerformedUpdate, Version: ptr.To("1.21.0")}}
-	eventually(t, 20*time.Second, func() error { return client.IgnoreAlreadyExists(c.Create(ctx, old)) })
 	var asV2 brupopv2.BottlerocketShadow
-	if err := c.Get(ctx, client.ObjectKeyFromObject(old), &asV2); err != nil {
-		t.Fatal(err)
-	}
+	// kube-apiserver takes the new conversion strategy a moment after the CRD update: an object
+	// written before is stored unconverted, so write it again until it is converted.
+	eventually(t, 20*time.Second, func() error {
+		if err := client.IgnoreAlreadyExists(c.Create(ctx, old.DeepCopy())); err != nil {
+			return err
+		}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(old), &asV2); err != nil {
+			return err
+		}
+		if asV2.Spec.State == brupopv2.State(brupopv1.StatePerformedUpdate) {
+			_ = c.Delete(ctx, old)
+			return errors.New("written before the conversion webhook took effect")
+		}
+		return nil
+	})
 	if asV2.Spec.State != brupopv2.StateStagedAndPerformedUpdate || ptr.Deref(asV2.Spec.Version, "") != "1.21.0" ||
 		asV2.Labels["team"] != "a" || asV2.Annotations["note"] != "kept" {
 		t.Errorf("v1 PerformedUpdate read as v2: spec %+v labels %v annotations %v", asV2.Spec, asV2.Labels, asV2.Annotations)

@@ -12,6 +12,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -183,6 +184,16 @@ func TestAPIServerDrainStopsAtItsDeadline(t *testing.T) {
 		t.Fatalf("drain past its deadline = %v; want 500 naming the deadline and the blocked pod", err)
 	}
 	t.Logf("drain blocked by a PDB answered after %s: %s", time.Since(start).Round(time.Millisecond), se.Message)
+	eventually(t, 10*time.Second, func() error {
+		ev, err := nodeEvent(ctx, c, a.Node, apiserver.EventDrainFailed)
+		switch {
+		case err != nil:
+			return err
+		case ev.Type != corev1.EventTypeWarning || ev.ReportingController != apiserver.ReportingController || !strings.Contains(ev.Note, ns+"/db-"):
+			return fmt.Errorf("%s Event %s from %s: %q; want a Warning naming the blocked pod", ev.Reason, ev.Type, ev.ReportingController, ev.Note)
+		}
+		return nil
+	})
 	if on, _ := podsByNode(ctx, c, ns, "db"); on[a.Node.Name] != 1 {
 		t.Errorf("db pods per node: %v, want 1 still on %s", on, a.Node.Name)
 	}
@@ -275,4 +286,18 @@ func watchRunning(t *testing.T, c client.Client, ns, name string) func() int {
 	}
 	t.Cleanup(func() { stop() })
 	return stop
+}
+
+// nodeEvent returns the Event with reason recorded on node.
+func nodeEvent(ctx context.Context, c client.Client, node *corev1.Node, reason string) (*eventsv1.Event, error) {
+	var list eventsv1.EventList
+	if err := c.List(ctx, &list, client.InNamespace(metav1.NamespaceDefault)); err != nil {
+		return nil, err
+	}
+	for i, ev := range list.Items {
+		if ev.Regarding.Kind == "Node" && ev.Regarding.Name == node.Name && ev.Regarding.UID == node.UID && ev.Reason == reason {
+			return &list.Items[i], nil
+		}
+	}
+	return nil, fmt.Errorf("no %s Event on Node %s among %d Events", reason, node.Name, len(list.Items))
 }
