@@ -82,7 +82,9 @@ func TestAPIServerConvertsThroughKubeAPIServer(t *testing.T) {
 			return err
 		}
 		if asV2.Spec.State == brupopv2.State(brupopv1.StatePerformedUpdate) {
-			_ = c.Delete(ctx, old)
+			// Delete through v2: the stored object holds a v1 state, which v1 reads would have to
+			// convert (and the webhook rightly refuses).
+			_ = c.Delete(ctx, asV2.DeepCopy())
 			return errors.New("written before the conversion webhook took effect")
 		}
 		return nil
