@@ -161,6 +161,25 @@ func TestPlacementValues(t *testing.T) {
 	into(t, r.get(t, "PodDisruptionBudget", "brupop-apiserver"), &pdb)
 	same(t, "PDB maxUnavailable", intstr.FromInt32(2), *pdb.Spec.MaxUnavailable)
 	same(t, "PDB selector", apiserver.Spec.Selector, pdb.Spec.Selector)
+	checkServiceMonitor(t, r)
+}
+
+// checkServiceMonitor checks that the ServiceMonitor scrapes the controller Service's port.
+func checkServiceMonitor(t *testing.T, r rendered) {
+	t.Helper()
+	var svc corev1.Service
+	into(t, r.get(t, "Service", "brupop-controller-server"), &svc)
+	sm := r.get(t, "ServiceMonitor", "brupop-controller").Object
+	endpoints, _, _ := unstructured.NestedSlice(sm, "spec", "endpoints")
+	selector, _, _ := unstructured.NestedStringMap(sm, "spec", "selector", "matchLabels")
+	namespaces, _, _ := unstructured.NestedStringSlice(sm, "spec", "namespaceSelector", "matchNames")
+	same(t, "ServiceMonitor endpoints", []any{map[string]any{"port": svc.Spec.Ports[0].Name}}, endpoints)
+	same(t, "ServiceMonitor namespaces", []string{svc.Namespace}, namespaces)
+	for k, v := range selector {
+		if svc.Labels[k] != v {
+			t.Errorf("ServiceMonitor selects %s=%s; the controller Service has %q", k, v, svc.Labels[k])
+		}
+	}
 }
 
 // same fails the test when want, a value from a values file, and got differ once both are
