@@ -27,11 +27,12 @@ generate: tools ## Generate deepcopy code from the API markers.
 	$(CONTROLLER_GEN) object paths=./api/...
 
 .PHONY: manifests
-manifests: tools ## Generate the CRD and RBAC manifests under config/.
+manifests: tools ## Generate the CRD and RBAC manifests under config/, and copy them into deploy/charts.
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:dir=config/crd
 	go run ./hack/crdpatch config/crd/brupop.bottlerocket.aws_bottlerocketshadows.yaml
 	$(CONTROLLER_GEN) rbac:roleName=brupop-apiserver-role paths=./internal/apiserver/... output:rbac:dir=config/rbac/apiserver
 	$(CONTROLLER_GEN) rbac:roleName=brupop-controller-role paths=./internal/controller/... output:rbac:dir=config/rbac/controller
+	go run ./hack/chartgen
 
 .PHONY: fmt
 fmt: ## Format the code.

@@ -4,12 +4,9 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -62,42 +59,8 @@ func run(args []string) error {
 
 // parse reads flags with environment fallbacks and validates the result.
 func parse(args []string) (options, error) {
-	o := options{server: apiserver.DefaultOptions(defaultNamespace())}
-	var errs []error
-	if v, ok := os.LookupEnv("APISERVER_INTERNAL_PORT"); ok {
-		port, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("APISERVER_INTERNAL_PORT %q is not a port number", v))
-		}
-		o.server.Port = port
-	}
-	var err error
-	if o.logging, err = logging.FromEnv(); err != nil {
-		errs = append(errs, err)
-	}
-	fs := flag.NewFlagSet("apiserver", flag.ContinueOnError)
-	s := &o.server
-	fs.IntVar(&s.Port, "port", s.Port, "HTTPS port (env APISERVER_INTERNAL_PORT)")
-	fs.StringVar(&s.TLSDir, "tls-dir", s.TLSDir, "directory of tls.crt and tls.key, reloaded when they change")
-	fs.StringVar(&s.Namespace, "namespace", s.Namespace, "Brupop's namespace (shadows, agent ServiceAccount)")
-	fs.DurationVar(&s.DrainTimeout, "drain-timeout", s.DrainTimeout, "deadline of a drain whose request names none")
-	fs.DurationVar(&s.DrainPollTime, "drain-poll-time", s.DrainPollTime, "longest wait of one cordon-and-drain request before a 503 while the drain goes on")
-	fs.DurationVar(&s.EvictionRetryDelay, "eviction-retry-delay", s.EvictionRetryDelay, "wait before retrying an eviction a PodDisruptionBudget refused")
-	fs.DurationVar(&s.TokenCacheTTL, "token-cache-ttl", s.TokenCacheTTL, "how long a TokenReview answer is reused (0: never)")
-	fs.IntVar(&s.TokenCacheSize, "token-cache-size", s.TokenCacheSize, "most TokenReview answers cached")
-	fs.Int64Var(&s.MaxBodyBytes, "max-body-bytes", s.MaxBodyBytes, "largest agent request body")
-	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", s.ShutdownTimeout, "longest wait for running requests on SIGTERM")
-	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; empty means the in-cluster configuration")
-	fs.StringVar(&o.logging.Format, "log-format", o.logging.Format, "full, compact, pretty or json (env LOGGING_FORMATTER)")
-	fs.StringVar(&o.logging.Filter, "log-level", o.logging.Filter, "error, warn, info, debug or trace (env TRACING_FILTER_DIRECTIVE)")
-	if err := fs.Parse(args); err != nil {
-		return o, err
-	}
-	if fs.NArg() > 0 {
-		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
-	}
-	errs = append(errs, o.logging.Validate(), o.server.Validate())
-	return o, errors.Join(errs...)
+	c, err := apiserver.ParseCommandLine(args, os.Getenv, defaultNamespace())
+	return options{server: c.Server, kubeconfig: c.Kubeconfig, logging: c.Logging}, err
 }
 
 func defaultNamespace() string {

@@ -38,15 +38,18 @@ func Defaults() Options { return Options{Format: "pretty", Filter: "info"} }
 
 // FromEnv returns Defaults overridden by the environment. A bad value is an error that names the
 // variable and what to set.
-func FromEnv() (Options, error) {
+func FromEnv() (Options, error) { return FromGetenv(os.Getenv) }
+
+// FromGetenv is FromEnv reading the environment through getenv; an empty variable is unset.
+func FromGetenv(getenv func(string) string) (Options, error) {
 	o := Defaults()
-	if v, ok := os.LookupEnv(EnvFormatter); ok && v != "" {
+	if v := getenv(EnvFormatter); v != "" {
 		o.Format = v
 	}
-	if v, ok := os.LookupEnv(EnvFilter); ok && v != "" {
+	if v := getenv(EnvFilter); v != "" {
 		o.Filter = v
 	}
-	if v, ok := os.LookupEnv(EnvANSI); ok && v != "" {
+	if v := getenv(EnvANSI); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return o, fmt.Errorf("%s=%q: set true or false", EnvANSI, v)
