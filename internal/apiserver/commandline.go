@@ -46,6 +46,7 @@ func ParseCommandLine(args []string, getenv func(string) string, namespace strin
 	fs.StringVar(&s.Namespace, "namespace", s.Namespace, "Brupop's namespace (shadows, agent ServiceAccount)")
 	fs.DurationVar(&s.DrainTimeout, "drain-timeout", s.DrainTimeout, "deadline of a drain whose request names none")
 	fs.DurationVar(&s.DrainPollTime, "drain-poll-time", s.DrainPollTime, "longest wait of one cordon-and-drain request before a 503 while the drain goes on")
+	fs.DurationVar(&s.MaxDrainTimeout, "max-drain-timeout", s.MaxDrainTimeout, "longest drain deadline an agent may ask for")
 	fs.DurationVar(&s.EvictionRetryDelay, "eviction-retry-delay", s.EvictionRetryDelay, "wait before retrying an eviction a PodDisruptionBudget refused")
 	fs.DurationVar(&s.TokenCacheTTL, "token-cache-ttl", s.TokenCacheTTL, "how long a TokenReview answer is reused (0: never)")
 	fs.IntVar(&s.TokenCacheSize, "token-cache-size", s.TokenCacheSize, "most TokenReview answers cached")

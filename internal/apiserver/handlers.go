@@ -171,9 +171,7 @@ func (h *handlers) updateStatus(w http.ResponseWriter, r *http.Request, c Caller
 		h.refuse(w, log, http.StatusBadRequest, "invalid status: "+strings.ReplaceAll(err.Error(), "\n", "; "))
 		return
 	}
-	patch, err := json.Marshal(map[string]any{
-		"apiVersion": v2.GroupVersion.String(), "kind": "BottlerocketShadow", "status": &status,
-	})
+	patch, err := statusPatch(&status)
 	if err != nil {
 		h.apiError(w, log, "encode status", err)
 		return
@@ -196,7 +194,13 @@ func (h *handlers) cordonAndDrain(w http.ResponseWriter, r *http.Request, c Call
 			h.refuse(w, log, http.StatusBadRequest, fmt.Sprintf("%s %q is not an RFC 3339 time", agentapi.HeaderDrainDeadline, v))
 			return
 		}
+		// An agent may shorten the drain, and lengthen it up to MaxDrainTimeout, never more: a
+		// drain must not hold a node cordoned for ever.
 		deadline = t
+		if limit := h.clock.Now().Add(h.opts.MaxDrainTimeout); deadline.After(limit) {
+			log.Info("Capped the requested drain deadline", "requested", t, "deadline", limit)
+			deadline = limit
+		}
 	}
 	job, joined := h.drains.start(c.NodeName, c.NodeUID, deadline)
 	if joined {
@@ -206,6 +210,12 @@ func (h *handlers) cordonAndDrain(w http.ResponseWriter, r *http.Request, c Call
 	defer poll.Stop()
 	select {
 	case <-job.done:
+		if errors.Is(job.err, context.Canceled) {
+			// Stopped by an uncordon or by this server's shutdown, not finished.
+			w.Header().Set("Retry-After", "1")
+			h.refuse(w, log, http.StatusServiceUnavailable, "drain stopped before it finished, retry to resume it")
+			return
+		}
 		if job.err != nil {
 			h.refuse(w, log, http.StatusInternalServerError, job.err.Error())
 			return
@@ -216,7 +226,12 @@ func (h *handlers) cordonAndDrain(w http.ResponseWriter, r *http.Request, c Call
 		w.Header().Set("Retry-After", "1")
 		h.refuse(w, log, http.StatusServiceUnavailable, "drain still in progress, retry to wait for it")
 	case <-r.Context().Done():
-		log.V(1).Info("Client left while the drain goes on")
+		// The client left, or this server is shutting down: never let the request end as a
+		// 200, which would tell the agent the node is drained. The drain goes on (or, on
+		// shutdown, another replica takes it up when the agent retries).
+		log.V(1).Info("Request ended while the drain goes on")
+		w.Header().Set("Retry-After", "1")
+		h.refuse(w, log, http.StatusServiceUnavailable, "drain still in progress, retry to wait for it")
 	}
 }
 
@@ -295,4 +310,26 @@ func (h *handlers) convert(w http.ResponseWriter, r *http.Request) {
 		h.log.Info("Conversion failed", "reason", out.Response.Result.Message)
 	}
 	writeJSON(w, out)
+}
+
+// statusPatch is the merge patch that replaces a shadow's status with status. Fields that are
+// empty are sent as explicit nulls, as upstream sends them: a merge patch keeps what it omits, so
+// a finished update could otherwise never clear the last failure's timestamp and reason.
+func statusPatch(status *v2.BottlerocketShadowStatus) ([]byte, error) {
+	raw, err := json.Marshal(status)
+	if err != nil {
+		return nil, err
+	}
+	fields := map[string]any{}
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, err
+	}
+	for _, k := range []string{"state_transition_failure_timestamp", "failure_reason", "conditions"} {
+		if _, ok := fields[k]; !ok {
+			fields[k] = nil
+		}
+	}
+	return json.Marshal(map[string]any{
+		"apiVersion": v2.GroupVersion.String(), "kind": "BottlerocketShadow", "status": fields,
+	})
 }

@@ -24,6 +24,8 @@ type Options struct {
 	// DrainPollTime is the longest a cordon-and-drain request waits before it is answered 503
 	// while the drain goes on.
 	DrainPollTime time.Duration
+	// MaxDrainTimeout caps the drain deadline an agent may ask for.
+	MaxDrainTimeout time.Duration
 	// EvictionRetryDelay is the wait before retrying an eviction a PodDisruptionBudget refused.
 	EvictionRetryDelay time.Duration
 	// TokenCacheTTL is how long a TokenReview's answer is reused; zero disables the cache.
@@ -40,6 +42,7 @@ type Options struct {
 const (
 	DefaultDrainTimeout       = 10 * time.Minute
 	DefaultDrainPollTime      = 5 * time.Minute
+	DefaultMaxDrainTimeout    = time.Hour
 	DefaultEvictionRetryDelay = 5 * time.Second
 	DefaultTokenCacheTTL      = 10 * time.Second
 	DefaultTokenCacheSize     = 4096
@@ -57,6 +60,7 @@ func DefaultOptions(namespace string) Options {
 		Namespace:          namespace,
 		DrainTimeout:       DefaultDrainTimeout,
 		DrainPollTime:      DefaultDrainPollTime,
+		MaxDrainTimeout:    DefaultMaxDrainTimeout,
 		EvictionRetryDelay: DefaultEvictionRetryDelay,
 		TokenCacheTTL:      DefaultTokenCacheTTL,
 		TokenCacheSize:     DefaultTokenCacheSize,
@@ -87,7 +91,7 @@ func (o Options) Validate() error {
 		name string
 		d    time.Duration
 	}{
-		{"--drain-timeout", o.DrainTimeout}, {"--drain-poll-time", o.DrainPollTime},
+		{"--drain-timeout", o.DrainTimeout}, {"--drain-poll-time", o.DrainPollTime}, {"--max-drain-timeout", o.MaxDrainTimeout},
 		{"--eviction-retry-delay", o.EvictionRetryDelay}, {"--shutdown-timeout", o.ShutdownTimeout},
 	}
 	for _, p := range positive {

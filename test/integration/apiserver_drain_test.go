@@ -301,3 +301,44 @@ func nodeEvent(ctx context.Context, c client.Client, node *corev1.Node, reason s
 	}
 	return nil, fmt.Errorf("no %s Event on Node %s among %d Events", reason, node.Name, len(list.Items))
 }
+
+// TestAPIServerShutdownMidDrainIsNotSuccess stops the server (as SIGTERM does) while a PDB holds a
+// drain: the waiting agent must hear "still in progress", never a 200 that would let it reboot a
+// node whose pods still run.
+func TestAPIServerShutdownMidDrainIsNotSuccess(t *testing.T) {
+	ctx := context.Background()
+	c := adminClient(t)
+	ns := newNamespace(t, c)
+	ts := startAPIServer(t, ns, func(o *apiserver.Options) { o.DrainPollTime = time.Minute })
+	fakeKubelet(t, ts.kube, ns, 0)
+	a := ts.newAgent(t, readyNode(t, ts.kube, ns+"-s", nil, false))
+	workload(t, c, ns, "db", 1, 0, func(s *corev1.PodSpec) { s.NodeName = a.Node.Name })
+	waitPDB(t, c, ns, "db", 0, 1)
+
+	result := make(chan error, 1)
+	go func() { result <- a.Client.CordonAndDrain(ctx, time.Now().Add(time.Minute)) }()
+	eventually(t, 10*time.Second, func() error {
+		var n corev1.Node
+		if err := c.Get(ctx, client.ObjectKey{Name: a.Node.Name}, &n); err != nil {
+			return err
+		}
+		if !n.Spec.Unschedulable {
+			return errors.New("not cordoned yet")
+		}
+		return nil
+	})
+	ts.Stop()
+	err := <-result
+	if err == nil {
+		t.Fatal("the drain answered success although the server stopped with its pods still on the node")
+	}
+	if !errors.Is(err, agentapi.ErrDrainInProgress) {
+		var se *agentapi.StatusError
+		if !errors.As(err, &se) && !strings.Contains(err.Error(), "connection") {
+			t.Fatalf("drain = %v; want still in progress (503) or a refused connection", err)
+		}
+	}
+	if on, _ := podsByNode(ctx, c, ns, "db"); on[a.Node.Name] != 1 {
+		t.Errorf("db pods per node: %v, want 1 still on %s", on, a.Node.Name)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,6 +47,8 @@ type testServer struct {
 	NS     string
 	Server *apiserver.Server
 	kube   kubernetes.Interface // administrator
+	// Stop shuts the server down as SIGTERM would, and waits for it; the test's end does too.
+	Stop func()
 }
 
 // startAPIServer runs an API server for namespace ns on a random port, acting as the
@@ -75,13 +78,17 @@ func startAPIServer(t *testing.T, ns string, tune func(*apiserver.Options)) *tes
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(sctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
-	})
-	return &testServer{URL: "https://" + l.Addr().String(), CAPEM: caPEM, NS: ns, Server: srv, kube: kube}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("server: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return &testServer{URL: "https://" + l.Addr().String(), CAPEM: caPEM, NS: ns, Server: srv, kube: kube, Stop: stop}
 }
 
 // apiserverIdentity creates the API server's ServiceAccount in ns, binds it to the ClusterRoles
