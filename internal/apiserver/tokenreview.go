@@ -59,7 +59,10 @@ func (t *TokenReviewer) Review(ctx context.Context, token string) (Review, error
 		User:          tr.Status.User,
 		Error:         tr.Status.Error,
 	}
-	t.store(key, rev)
+	// Only successes are cached: a forged token must not push valid entries out of the cache.
+	if rev.Authenticated {
+		t.store(key, rev)
+	}
 	return rev, nil
 }
 
