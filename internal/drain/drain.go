@@ -13,6 +13,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	kdrain "k8s.io/kubectl/pkg/drain"
 	"k8s.io/utils/clock"
@@ -161,8 +162,10 @@ func skipDaemonSetPods(pod corev1.Pod) kdrain.PodDeleteStatus {
 func (d *Drainer) evict(ctx context.Context, node string, pod *corev1.Pod, left *podsLeft) error {
 	key := pod.Namespace + "/" + pod.Name
 	h := d.helper(ctx)
+	failures := 0
 	for {
 		err := h.EvictPod(*pod, policyv1.SchemeGroupVersion)
+		delay := wait.Jitter(d.retryDelay(), 0.2)
 		switch {
 		case err == nil:
 			left.unblock(key)
@@ -177,9 +180,13 @@ func (d *Drainer) evict(ctx context.Context, node string, pod *corev1.Pod, left 
 		case apierrors.IsForbidden(err) && !apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
 			return fmt.Errorf("evict pod %s: %w", key, err)
 		default:
+			// Not a PDB answer: back off exponentially (with jitter, capped at a minute) so a
+			// struggling kube-apiserver is not hammered by every drain at once.
+			failures++
+			delay = wait.Jitter(min(d.retryDelay()<<min(failures-1, 6), time.Minute), 0.5)
 			d.observe(Event{Kind: EventRetry, Node: node, Pod: key, PodsLeft: left.count(), Err: err})
 		}
-		if err := d.wait(ctx, d.retryDelay()); err != nil {
+		if err := d.wait(ctx, delay); err != nil {
 			return fmt.Errorf("evict pod %s: %w", key, err)
 		}
 	}
