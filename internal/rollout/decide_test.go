@@ -71,7 +71,7 @@ func TestDecide(t *testing.T) {
 			fleet:  Fleet{Members: append(idleFleet(3), member("a", inState(staged, 0, staged)), member("b", inState(reboot, 0, staged)))},
 			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Count: 3} }),
 			want: summary{Started: []string{"n01"}, Progress: map[string]v2.State{"a": reboot}, InFlight: 3,
-				Waiting: map[string]WaitReason{"n02": WaitConcurrency, "n03": WaitConcurrency}, Requeue: 601 * time.Second}},
+				Waiting: map[string]WaitReason{"n02": WaitConcurrency, "n03": WaitConcurrency}, Requeue: 1201 * time.Second}},
 		{name: "percentage of opted-in nodes, rounded up",
 			fleet:  Fleet{Members: append(idleFleet(9), member("x", optedOut()))},
 			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Percent: 30} }),
