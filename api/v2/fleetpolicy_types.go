@@ -44,7 +44,9 @@ type FleetPolicyStateTimeouts struct {
 	// StagedAndPerformedUpdate bounds download and activation. Defaults to 720s.
 	// +optional
 	StagedAndPerformedUpdate *metav1.Duration `json:"stagedAndPerformedUpdate,omitempty"`
-	// RebootedIntoUpdate bounds cordon, drain, reboot and the agent's return. Defaults to 600s.
+	// RebootedIntoUpdate bounds the reboot and the agent's return, counted from the end of the
+	// drain budget: the node may take drainTimeout (10m when unset) plus this to reach
+	// RebootedIntoUpdate. Defaults to 600s.
 	// +optional
 	RebootedIntoUpdate *metav1.Duration `json:"rebootedIntoUpdate,omitempty"`
 	// Reset bounds how long a node reset to Idle keeps its slot while its agent is silent.

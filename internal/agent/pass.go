@@ -91,7 +91,7 @@ func (a *Agent) steps(ctx context.Context, brs *v2.BottlerocketShadow) error {
 					return err
 				}
 			}
-			return a.report(ctx, brs, ReachedStatus(brs.Status, state, host.Running, a.target(brs.Status, host.Running)))
+			return a.report(ctx, brs, ReachedStatus(brs, state, host.Running, a.target(brs.Status, host.Running)))
 		}
 	}
 	return fmt.Errorf("agent: no stable decision after %d steps", maxSteps)

@@ -6,6 +6,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 )
 
 // TargetVersion is the version the host would update to, as upstream reports it: the chosen
@@ -18,14 +19,20 @@ func TargetVersion(chosen, running string) string {
 }
 
 // ReachedStatus returns the status reporting state with the host's versions, keeping the crash
-// count, failure timestamp and reason of prev, except that an update that went through
-// MonitoringUpdate back to Idle clears them (upstream's only reset).
-func ReachedStatus(prev *v2.BottlerocketShadowStatus, state v2.State, current, target string) *v2.BottlerocketShadowStatus {
+// count, failure timestamp and reason of brs's status, except that an update that completed
+// (MonitoringUpdate back to Idle) clears them, upstream's only reset. The controller also resets
+// a node from MonitoringUpdate to Idle when its monitoring fails; it then records the failure in
+// the statemachine.RecordAnnotation annotation (written with the spec, and removed when an
+// update completes), so a shadow carrying it did not complete and keeps its crash data: the
+// failed node must not go first after a resume.
+func ReachedStatus(brs *v2.BottlerocketShadow, state v2.State, current, target string) *v2.BottlerocketShadowStatus {
 	s := &v2.BottlerocketShadowStatus{CurrentVersion: current, TargetVersion: target, CurrentState: state}
-	if prev == nil {
+	if brs == nil || brs.Status == nil {
 		return s
 	}
-	if state == v2.StateIdle && prev.CurrentState == v2.StateMonitoringUpdate {
+	prev := brs.Status
+	_, failed := brs.Annotations[statemachine.RecordAnnotation]
+	if state == v2.StateIdle && prev.CurrentState == v2.StateMonitoringUpdate && !failed {
 		return s
 	}
 	s.CrashCount = prev.CrashCount

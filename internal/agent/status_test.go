@@ -17,25 +17,31 @@ func TestReachedStatus(t *testing.T) {
 	failed := func(state v2.State) *v2.BottlerocketShadowStatus {
 		return &v2.BottlerocketShadowStatus{CurrentState: state, CrashCount: 2, StateTransitionFailureTimestamp: failedAt, FailureReason: "HostAPIError: x"}
 	}
+	monitoringFailed := map[string]string{statemachine.RecordAnnotation: statemachine.Record{Count: 1, Reason: statemachine.ReasonMonitoringFailed}.String()}
 	tests := []struct {
-		name  string
-		prev  *v2.BottlerocketShadowStatus
-		state v2.State
-		want  *v2.BottlerocketShadowStatus
+		name        string
+		prev        *v2.BottlerocketShadowStatus
+		annotations map[string]string
+		state       v2.State
+		want        *v2.BottlerocketShadowStatus
 	}{
-		{"first", nil, v2.StateIdle, &v2.BottlerocketShadowStatus{CurrentVersion: oldV, TargetVersion: newV, CurrentState: v2.StateIdle}},
-		{"keeps crash info on recovery", failed(v2.StateErrorReset), v2.StateIdle,
-			&v2.BottlerocketShadowStatus{CurrentVersion: oldV, TargetVersion: newV, CurrentState: v2.StateIdle, CrashCount: 2,
+		{name: "first", state: v2.StateIdle, want: &v2.BottlerocketShadowStatus{CurrentVersion: oldV, TargetVersion: newV, CurrentState: v2.StateIdle}},
+		{name: "keeps crash info on recovery", prev: failed(v2.StateErrorReset), state: v2.StateIdle,
+			want: &v2.BottlerocketShadowStatus{CurrentVersion: oldV, TargetVersion: newV, CurrentState: v2.StateIdle, CrashCount: 2,
 				StateTransitionFailureTimestamp: failedAt, FailureReason: "HostAPIError: x"}},
-		{"keeps crash info through an update", failed(v2.StateStagedAndPerformedUpdate), v2.StateRebootedIntoUpdate,
-			&v2.BottlerocketShadowStatus{CurrentVersion: oldV, TargetVersion: newV, CurrentState: v2.StateRebootedIntoUpdate, CrashCount: 2,
+		{name: "keeps crash info through an update", prev: failed(v2.StateStagedAndPerformedUpdate), state: v2.StateRebootedIntoUpdate,
+			want: &v2.BottlerocketShadowStatus{CurrentVersion: oldV, TargetVersion: newV, CurrentState: v2.StateRebootedIntoUpdate, CrashCount: 2,
 				StateTransitionFailureTimestamp: failedAt, FailureReason: "HostAPIError: x"}},
-		{"resets after monitoring", failed(v2.StateMonitoringUpdate), v2.StateIdle,
-			&v2.BottlerocketShadowStatus{CurrentVersion: oldV, TargetVersion: newV, CurrentState: v2.StateIdle}},
+		{name: "resets after a completed update", prev: failed(v2.StateMonitoringUpdate), state: v2.StateIdle,
+			want: &v2.BottlerocketShadowStatus{CurrentVersion: oldV, TargetVersion: newV, CurrentState: v2.StateIdle}},
+		{name: "keeps crash info when the controller failed the monitoring", prev: failed(v2.StateMonitoringUpdate), annotations: monitoringFailed, state: v2.StateIdle,
+			want: &v2.BottlerocketShadowStatus{CurrentVersion: oldV, TargetVersion: newV, CurrentState: v2.StateIdle, CrashCount: 2,
+				StateTransitionFailureTimestamp: failedAt, FailureReason: "HostAPIError: x"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := ReachedStatus(tt.prev, tt.state, oldV, newV)
+			brs := &v2.BottlerocketShadow{ObjectMeta: metav1.ObjectMeta{Annotations: tt.annotations}, Status: tt.prev}
+			got := ReachedStatus(brs, tt.state, oldV, newV)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("ReachedStatus() mismatch (-want +got):\n%s", diff)
 			}

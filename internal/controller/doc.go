@@ -8,7 +8,9 @@
 // node may go". The reconciler remembers the generation of every shadow it wrote and does not
 // decide again until the cache has seen those writes, so a stale cache never starts more nodes
 // than allowed. Release failures are appended to the FleetPolicy's version ledger only after
-// the spec that records them was written; an operator resumes a halted version with the
+// the spec that records them was written. When the FleetPolicy is missing the reconciler creates
+// it with an empty spec (the environment's defaults), so that the ledger survives a restart or a
+// failover; an operator resumes a halted version with the
 // v2.ResumeAnnotation annotation, which the reconciler turns into status.versions[].resumedAt and
 // removes.
 //

@@ -100,7 +100,7 @@ func (r *Reconciler) emitHalts(w *world, halts []rollout.Halt) {
 		if w.policy != nil {
 			r.Recorder.Eventf(w.policy, nil, corev1.EventTypeWarning, EventRolloutHalted, "HaltRollout", "%s", msg)
 		} else {
-			msg += fmt.Sprintf(" (create FleetPolicy %s in %s first: without it the halt lives only in this controller's memory)", v2.DefaultFleetPolicyName, r.namespace)
+			msg += fmt.Sprintf(" (FleetPolicy %s in %s could not be created: until it exists the halt lives only in this controller's memory)", v2.DefaultFleetPolicyName, r.namespace)
 		}
 		for _, n := range h.Nodes {
 			if s := w.shadow(v2.ShadowName(n)); s != nil {

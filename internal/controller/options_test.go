@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/rollout"
+	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 )
 
 func getenv(m map[string]string) func(string) string {
@@ -110,5 +114,24 @@ func TestLoggerFormatAndLevel(t *testing.T) {
 	log.Error(nil, "Shown", "node", "n1")
 	if got := buf.String(); strings.Contains(got, "hidden") || !strings.Contains(got, `"msg":"Shown"`) || !strings.Contains(got, `"node":"n1"`) {
 		t.Errorf("log output = %q", got)
+	}
+}
+
+func TestSettingsHandTheDrainTimeoutToTheStateMachine(t *testing.T) {
+	env := rollout.Environment{MaxConcurrentUpdate: "1"}
+	fp := &v2.FleetPolicy{Spec: v2.FleetPolicySpec{DrainTimeout: &metav1.Duration{Duration: 25 * time.Minute}}}
+	s, err := Settings(fp, env, "UTC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.Policy.StateMachine.Deadline(v2.StateRebootedIntoUpdate), 25*time.Minute+statemachine.DefaultRebootedDeadline; got != want {
+		t.Errorf("with drainTimeout 25m: RebootedIntoUpdate deadline %s, want %s", got, want)
+	}
+	s, err = Settings(nil, env, "UTC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.Policy.StateMachine.Deadline(v2.StateRebootedIntoUpdate), statemachine.DefaultDrainTimeout+statemachine.DefaultRebootedDeadline; got != want {
+		t.Errorf("without a FleetPolicy: RebootedIntoUpdate deadline %s, want %s", got, want)
 	}
 }

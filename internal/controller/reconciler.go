@@ -7,7 +7,10 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -72,6 +75,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	if r.cacheBehind(w) {
 		return reconcile.Result{RequeueAfter: retryStale}, nil
 	}
+	if w.policy == nil {
+		w.policy = r.createPolicy(ctx)
+	}
 	settings, settingsErr := r.settings(ctx, w.policy)
 	if err := r.readPods(ctx, w, settings.PodSelector); err != nil {
 		return reconcile.Result{}, err
@@ -95,6 +101,26 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	r.observe(w, plan, halts, done, now)
 	r.Metrics.Pass(time.Since(start))
 	return result(plan, errors.Join(cleanupErr, applyErr, statusErr))
+}
+
+// createPolicy creates the default FleetPolicy, with an empty spec (the environment's defaults),
+// so that the failure ledger and the halts it keeps in status survive a restart or a failover.
+// It returns the stored policy, or nil when it could not be created or read (this pass then
+// keeps the ledger in memory and the next one tries again).
+func (r *Reconciler) createPolicy(ctx context.Context) *v2.FleetPolicy {
+	fp := &v2.FleetPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: r.namespace, Name: v2.DefaultFleetPolicyName}}
+	err := r.Client.Create(ctx, fp, fieldOwner)
+	if apierrors.IsAlreadyExists(err) {
+		// The cache has not seen it yet: read it live, with its status.
+		err = r.APIReader.Get(ctx, client.ObjectKeyFromObject(fp), fp)
+	}
+	if err != nil {
+		r.log(ctx).Error(err, "Could not create the FleetPolicy; the failure ledger lives in memory until it exists",
+			"fleetPolicy", klog.KObj(fp))
+		return nil
+	}
+	r.log(ctx).Info("Created FleetPolicy with the environment's defaults", "fleetPolicy", klog.KObj(fp))
+	return fp
 }
 
 // settings resolves the FleetPolicy; an invalid one leaves the last valid settings (or the

@@ -34,7 +34,7 @@ import (
 )
 
 // +kubebuilder:rbac:groups=brupop.bottlerocket.aws,resources=bottlerocketshadows,verbs=get;list;watch;patch;delete
-// +kubebuilder:rbac:groups=brupop.bottlerocket.aws,resources=fleetpolicies,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=brupop.bottlerocket.aws,resources=fleetpolicies,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=brupop.bottlerocket.aws,resources=fleetpolicies/status,verbs=get;patch
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch

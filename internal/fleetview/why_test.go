@@ -47,8 +47,8 @@ func TestWhy(t *testing.T) {
 		{name: "own node last", in: fleet(controllerOn("n1"), node("n1"), node("n2")), node: "n1",
 			verdict: VerdictWaiting, reason: "OwnNodeLast", says: []string{"controller runs on this node", "n2 (Staged)"}},
 		{name: "in flight with its deadline", in: fleet(node("n1", updating(rebooted, -2*time.Minute, staged))), node: "n1",
-			verdict: VerdictUpdating, reason: "AwaitingAgent", until: t0.Add(8 * time.Minute),
-			says: []string{"wants RebootedIntoUpdate, the agent reports StagedAndPerformedUpdate", "(2m0s ago)", "Deadline: 2024-05-06 10:08:00Z"}},
+			verdict: VerdictUpdating, reason: "AwaitingAgent", until: t0.Add(18 * time.Minute), // drain 10m + reboot 600s
+			says: []string{"wants RebootedIntoUpdate, the agent reports StagedAndPerformedUpdate", "(2m0s ago)", "Deadline: 2024-05-06 10:18:00Z"}},
 		{name: "starts now", in: fleet(node("n1")), node: "n1",
 			verdict: VerdictStarting, reason: "Start", says: []string{"starts its update to 1.20.0", "In flight 1/1"}},
 		{name: "up to date", in: fleet(node("n1", upToDate())), node: "n1",

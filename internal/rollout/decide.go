@@ -62,7 +62,7 @@ func (p *pass) evaluate() {
 		}
 		if d.Start {
 			p.candidates = append(p.candidates, candidate{shadow: m.Shadow.Name, node: node, version: *d.Spec.Version,
-				member: m, decision: d, crashes: m.Shadow.Status.CrashCount, own: node == p.fleet.ControllerNode})
+				member: m, decision: d, crashes: failureCount(m.Shadow), own: node == p.fleet.ControllerNode})
 			continue
 		}
 		p.addWake(d.Wake)
@@ -176,6 +176,13 @@ func (p *pass) addWake(t time.Time) {
 	if !t.IsZero() && (p.wake.IsZero() || t.Before(p.wake)) {
 		p.wake = t
 	}
+}
+
+// failureCount is a node's failure count for upstream's order: the agent's crash_count plus the
+// failures the controller detected itself (statemachine.Record), such as failed monitoring,
+// which the agent does not count.
+func failureCount(s *v2.BottlerocketShadow) int32 {
+	return s.Status.CrashCount + statemachine.RecordFromAnnotations(s.Annotations).Count
 }
 
 // nodeName returns the node of a shadow name (the name itself if it is not brs-<node>).

@@ -62,6 +62,14 @@ func crashes(n int32, at time.Duration, reason string) memberOpt {
 	}
 }
 
+// recorded sets the controller's failure Record: count failures, the last at t0+at.
+func recorded(count int32, at time.Duration) memberOpt {
+	return func(m *Member) {
+		r := statemachine.Record{Count: count, At: t0.Add(at), Reason: statemachine.ReasonMonitoringFailed}
+		m.Shadow.Annotations = map[string]string{statemachine.RecordAnnotation: r.String()}
+	}
+}
+
 func target(v string) memberOpt { return func(m *Member) { m.Shadow.Status.TargetVersion = v } }
 
 func upToDate() memberOpt { return target(vOld) }

@@ -77,6 +77,11 @@ func SettingsFrom(fp *v2.FleetPolicy, env Environment) (Settings, error) {
 			duration(&d.Reset, t.Reset, "stateTimeouts.reset"))
 	}
 	errs = append(errs, duration(&s.DrainTimeout, spec.DrainTimeout, "drainTimeout"))
+	// The RebootedIntoUpdate deadline counts from the end of the drain budget the agent gets;
+	// without a drainTimeout the agent's default (statemachine.DefaultDrainTimeout) applies.
+	if s.DrainTimeout > 0 {
+		s.Policy.StateMachine.DrainTimeout = s.DrainTimeout
+	}
 	return s, errors.Join(errs...)
 }
 

@@ -68,6 +68,37 @@ func TestSettingsFrom(t *testing.T) {
 	}
 }
 
+func TestSettingsFromDrainTimeoutExtendsTheRebootDeadline(t *testing.T) {
+	env := Environment{MaxConcurrentUpdate: "1"}
+	cases := []struct {
+		name      string
+		spec      v2.FleetPolicySpec
+		wantDrain time.Duration // handed to the API server; 0 keeps its default
+		want      time.Duration // the RebootedIntoUpdate deadline
+	}{
+		{name: "no drainTimeout: the agent's default 10m + 600s", want: 20 * time.Minute},
+		{name: "drainTimeout 30m", spec: v2.FleetPolicySpec{DrainTimeout: &metav1.Duration{Duration: 30 * time.Minute}},
+			wantDrain: 30 * time.Minute, want: 40 * time.Minute},
+		{name: "drainTimeout 90s and rebootedIntoUpdate 5m", spec: v2.FleetPolicySpec{DrainTimeout: &metav1.Duration{Duration: 90 * time.Second},
+			StateTimeouts: &v2.FleetPolicyStateTimeouts{RebootedIntoUpdate: &metav1.Duration{Duration: 5 * time.Minute}}},
+			wantDrain: 90 * time.Second, want: 390 * time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := SettingsFrom(&v2.FleetPolicy{Spec: tc.spec}, env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.DrainTimeout != tc.wantDrain {
+				t.Errorf("DrainTimeout = %s, want %s", s.DrainTimeout, tc.wantDrain)
+			}
+			if got := s.Policy.StateMachine.Deadline(v2.StateRebootedIntoUpdate); got != tc.want {
+				t.Errorf("RebootedIntoUpdate deadline = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestLedgerFrom(t *testing.T) {
 	fp := &v2.FleetPolicy{Status: v2.FleetPolicyStatus{LastRunEnd: mt(t0), Versions: []v2.FleetPolicyVersionStatus{{
 		Version: vNew, ResumedAt: mt(t0.Add(-time.Minute)),

@@ -154,7 +154,7 @@ func agent(rt *rapid.T, w *world, m *Member) {
 		if spec.State == reboot && spec.Version != nil {
 			st.CurrentVersion = *spec.Version
 		}
-		if spec.State == idle && st.CurrentState == mon {
+		if _, failed := m.Shadow.Annotations[statemachine.RecordAnnotation]; spec.State == idle && st.CurrentState == mon && !failed {
 			st.CrashCount, st.StateTransitionFailureTimestamp = 0, nil
 		}
 		st.CurrentState = spec.State

@@ -9,8 +9,13 @@ import (
 // Defaults of Config: upstream's unused per-state timeouts (spec 3.10) and a real monitoring
 // period.
 const (
-	DefaultStagedDeadline   = 720 * time.Second
+	DefaultStagedDeadline = 720 * time.Second
+	// DefaultRebootedDeadline is the reboot allowance: how long the node may take to reboot and
+	// its agent to report back once its drain budget (Config.DrainTimeout) is spent.
 	DefaultRebootedDeadline = 600 * time.Second
+	// DefaultDrainTimeout is the drain deadline the agent and the API server use when the
+	// controller hands them none (their own default).
+	DefaultDrainTimeout = 10 * time.Minute
 	// DefaultMonitoringGrace is how long past the monitoring period a node may take to become
 	// healthy before its monitoring fails.
 	DefaultMonitoringGrace = 300 * time.Second
@@ -27,7 +32,9 @@ const (
 type Deadlines struct {
 	// StagedAndPerformedUpdate bounds download and activation.
 	StagedAndPerformedUpdate time.Duration
-	// RebootedIntoUpdate bounds cordon, drain, reboot and the agent's return.
+	// RebootedIntoUpdate bounds the reboot and the agent's return. It counts from the end of
+	// the drain budget: the deadline of RebootedIntoUpdate is Config.DrainTimeout plus this
+	// (see Config.Deadline), so a drain that uses its whole budget is never timed out.
 	RebootedIntoUpdate time.Duration
 	// MonitoringGrace is added to the monitoring period to bound MonitoringUpdate.
 	MonitoringGrace time.Duration
@@ -42,6 +49,10 @@ type Config struct {
 	MonitoringPeriod time.Duration
 	// Deadlines bound every state.
 	Deadlines Deadlines
+	// DrainTimeout is the drain deadline the agent works to, counted like the
+	// RebootedIntoUpdate deadline from the spec's transition; 0 means DefaultDrainTimeout, the
+	// agent's and API server's own default.
+	DrainTimeout time.Duration
 }
 
 // DefaultConfig returns the defaults above.
@@ -54,16 +65,23 @@ func DefaultConfig() Config {
 			MonitoringGrace:          DefaultMonitoringGrace,
 			Reset:                    DefaultResetDeadline,
 		},
+		DrainTimeout: DefaultDrainTimeout,
 	}
 }
 
-// Deadline returns how long the agent may take to reach the desired state, or 0 for none.
+// Deadline returns how long the agent may take to reach the desired state, or 0 for none. The
+// RebootedIntoUpdate deadline is the drain budget (EffectiveDrainTimeout) plus
+// Deadlines.RebootedIntoUpdate: both count from the same spec timestamp, so a reboot deadline
+// shorter than the drain would time out a slow but legal drain.
 func (c Config) Deadline(state v2.State) time.Duration {
 	switch state {
 	case v2.StateStagedAndPerformedUpdate:
 		return c.Deadlines.StagedAndPerformedUpdate
 	case v2.StateRebootedIntoUpdate:
-		return c.Deadlines.RebootedIntoUpdate
+		if c.Deadlines.RebootedIntoUpdate == 0 {
+			return 0
+		}
+		return c.EffectiveDrainTimeout() + c.Deadlines.RebootedIntoUpdate
 	case v2.StateMonitoringUpdate:
 		if c.Deadlines.MonitoringGrace == 0 {
 			return 0
@@ -73,4 +91,12 @@ func (c Config) Deadline(state v2.State) time.Duration {
 		return c.Deadlines.Reset
 	}
 	return 0
+}
+
+// EffectiveDrainTimeout returns DrainTimeout, or DefaultDrainTimeout when it is not set.
+func (c Config) EffectiveDrainTimeout() time.Duration {
+	if c.DrainTimeout <= 0 {
+		return DefaultDrainTimeout
+	}
+	return c.DrainTimeout
 }

@@ -105,7 +105,8 @@ type input struct {
 //  2. status ErrorReset: spec Idle (timestamp now, version kept) and the agent's Failure, unless
 //     the spec is already Idle (recovering);
 //  3. the desired state is not reached and its deadline passed: spec Idle and a Failure
-//     (StateTimeout, or RebootNotReady when the Node is not Ready after the reboot deadline);
+//     (StateTimeout, or RebootNotReady when the Node went NotReady after the reboot was
+//     requested and is still not Ready at the reboot deadline);
 //  4. the desired state is not reached: wait for the agent;
 //  5. reached Idle: start (Decision.Start) when current != target and the backoff allows, wait
 //     in backoff, or reset the spec to the default when up to date;
@@ -176,8 +177,8 @@ func checkDeadline(in *input) (Decision, bool) {
 		return Decision{}, false
 	}
 	reason, msg := ReasonStateTimeout, fmt.Sprintf("the agent did not reach %s within %s (it reports %s)", spec.State, limit, in.status.CurrentState)
-	if spec.State == v2.StateRebootedIntoUpdate && !in.node.Ready {
-		reason, msg = ReasonRebootNotReady, fmt.Sprintf("the Node is not Ready %s after the reboot into %s was requested", limit, in.version())
+	if spec.State == v2.StateRebootedIntoUpdate {
+		reason, msg = in.rebootTimeout(limit)
 	}
 	d := in.fail(reason, msg)
 	d.Outcome = OutcomeTimedOut
@@ -275,4 +276,23 @@ func checkAdvance(in *input) (Decision, bool) {
 	spec := *in.brs.Spec.DeepCopy()
 	spec.State, spec.StateTransitionTimestamp = next, ts(in.now)
 	return Decision{Spec: spec, Outcome: OutcomeAdvance, Message: fmt.Sprintf("Reached %s, moving to %s", in.brs.Spec.State, next)}, true
+}
+
+// rebootTimeout classifies a missed RebootedIntoUpdate deadline. Only a Node that went NotReady
+// after the reboot was requested and has not come back points at the release (RebootNotReady).
+// A Node that stayed Ready never rebooted (its agent is stuck, say draining), and one that was
+// NotReady before the request (or is gone) did not go down because of the new version: both are
+// operational (StateTimeout).
+func (in *input) rebootTimeout(limit time.Duration) (string, string) {
+	requested := in.brs.Spec.StateTransitionTimestamp.Time
+	switch {
+	case in.node.Ready:
+		return ReasonStateTimeout, fmt.Sprintf("the agent did not reach %s within %s (it reports %s) and the Node stayed Ready: it never rebooted (a drain or the agent is stuck)",
+			v2.StateRebootedIntoUpdate, limit, in.status.CurrentState)
+	case in.node.ReadySince.After(requested):
+		return ReasonRebootNotReady, fmt.Sprintf("the Node is not Ready %s after the reboot into %s was requested", limit, in.version())
+	default:
+		return ReasonStateTimeout, fmt.Sprintf("the agent did not reach %s within %s (it reports %s); the Node was not Ready before the reboot was requested",
+			v2.StateRebootedIntoUpdate, limit, in.status.CurrentState)
+	}
 }

@@ -18,7 +18,7 @@ const (
 )
 
 func TestNext(t *testing.T) {
-	cfg := DefaultConfig() // monitoring 5m, staged 720s, rebooted 600s, monitoring deadline 10m, reset 120s
+	cfg := DefaultConfig() // monitoring 5m, staged 720s, drain 10m + rebooted 600s, monitoring deadline 10m, reset 120s
 	minute := time.Minute
 	cases := []struct {
 		name string
@@ -39,7 +39,7 @@ func TestNext(t *testing.T) {
 			want: Decision{Spec: specOf(staged, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(721 * time.Second)}},
 		{name: "agent has not reached rebooted: wait",
 			brs: shadow(desired(reboot, 0, vNew), reported(staged, vOld, vNew)), node: healthy, now: minute,
-			want: Decision{Spec: specOf(reboot, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(601 * time.Second)}},
+			want: Decision{Spec: specOf(reboot, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(1201 * time.Second)}},
 		{name: "agent has not reached monitoring: wait",
 			brs: shadow(desired(mon, 0, vNew), reported(reboot, vNew, vNew)), node: healthy, now: minute,
 			want: Decision{Spec: specOf(mon, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(601 * time.Second)}},
@@ -100,14 +100,24 @@ func TestNext(t *testing.T) {
 		{name: "staged deadline exactly reached: still waiting",
 			brs: shadow(desired(staged, 0, vNew), reported(idle, vOld, vNew)), node: healthy, now: 720 * time.Second,
 			want: Decision{Spec: specOf(staged, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(721 * time.Second)}},
+		{name: "slow but legal drain: the host rebooting after 9m of drain is not timed out at 11m",
+			brs: shadow(desired(reboot, 0, vNew), reported(staged, vOld, vNew)), node: NodeFacts{ReadySince: t0.Add(9 * minute)}, now: 11 * minute,
+			want: Decision{Spec: specOf(reboot, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(1201 * time.Second)}},
+		{name: "reboot deadline exactly reached (drain 10m + reboot 600s): still waiting",
+			brs: shadow(desired(reboot, 0, vNew), reported(staged, vOld, vNew)), node: NodeFacts{ReadySince: t0.Add(9 * minute)}, now: 20 * minute,
+			want: Decision{Spec: specOf(reboot, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(1201 * time.Second)}},
 		{name: "reboot deadline passed with node ready: drain stuck, operational",
-			brs: shadow(desired(reboot, 0, vNew), reported(staged, vOld, vNew), withRecord(Record{Count: 1, At: t0.Add(-time.Hour)})), node: healthy, now: 11 * minute,
-			want: Decision{Spec: specOf(idle, 11*minute, vNew), Changed: true, Outcome: OutcomeTimedOut, Record: &Record{Count: 2, At: t0.Add(11 * minute), Reason: ReasonStateTimeout},
-				Failure: &Failure{Reason: ReasonStateTimeout, Class: ClassOperational, Version: vNew, State: reboot, At: t0.Add(11 * minute)}}},
-		{name: "reboot deadline passed with node not ready: release failure",
-			brs: shadow(desired(reboot, 0, vNew), reported(staged, vOld, vNew)), node: NodeFacts{}, now: 11 * minute,
-			want: Decision{Spec: specOf(idle, 11*minute, vNew), Changed: true, Outcome: OutcomeTimedOut, Record: &Record{Count: 1, At: t0.Add(11 * minute), Reason: ReasonRebootNotReady},
-				Failure: &Failure{Reason: ReasonRebootNotReady, Class: ClassRelease, Version: vNew, State: reboot, At: t0.Add(11 * minute)}}},
+			brs: shadow(desired(reboot, 0, vNew), reported(staged, vOld, vNew), withRecord(Record{Count: 1, At: t0.Add(-time.Hour)})), node: healthy, now: 21 * minute,
+			want: Decision{Spec: specOf(idle, 21*minute, vNew), Changed: true, Outcome: OutcomeTimedOut, Record: &Record{Count: 2, At: t0.Add(21 * minute), Reason: ReasonStateTimeout},
+				Failure: &Failure{Reason: ReasonStateTimeout, Class: ClassOperational, Version: vNew, State: reboot, At: t0.Add(21 * minute)}}},
+		{name: "reboot deadline passed with node gone not ready after the request: release failure",
+			brs: shadow(desired(reboot, 0, vNew), reported(staged, vOld, vNew)), node: NodeFacts{ReadySince: t0.Add(9 * minute)}, now: 21 * minute,
+			want: Decision{Spec: specOf(idle, 21*minute, vNew), Changed: true, Outcome: OutcomeTimedOut, Record: &Record{Count: 1, At: t0.Add(21 * minute), Reason: ReasonRebootNotReady},
+				Failure: &Failure{Reason: ReasonRebootNotReady, Class: ClassRelease, Version: vNew, State: reboot, At: t0.Add(21 * minute)}}},
+		{name: "reboot deadline passed with node not ready since before the request: operational",
+			brs: shadow(desired(reboot, 0, vNew), reported(staged, vOld, vNew)), node: NodeFacts{ReadySince: t0.Add(-minute)}, now: 21 * minute,
+			want: Decision{Spec: specOf(idle, 21*minute, vNew), Changed: true, Outcome: OutcomeTimedOut, Record: &Record{Count: 1, At: t0.Add(21 * minute), Reason: ReasonStateTimeout},
+				Failure: &Failure{Reason: ReasonStateTimeout, Class: ClassOperational, Version: vNew, State: reboot, At: t0.Add(21 * minute)}}},
 		{name: "desired state without timestamp gets one to start its deadline",
 			brs: shadow(desired(staged, noTS, vNew), reported(idle, vOld, vNew)), node: healthy, now: minute,
 			want: Decision{Spec: specOf(staged, minute, vNew), Changed: true, Outcome: OutcomeAwaitingAgent}},
@@ -151,6 +161,36 @@ func TestNext(t *testing.T) {
 			}
 			if got.Message == "" {
 				t.Error("Next() gave no message")
+			}
+		})
+	}
+}
+
+func TestRebootedDeadlineCountsFromTheEndOfTheDrain(t *testing.T) {
+	cases := []struct {
+		name   string
+		config func(*Config)
+		want   time.Duration
+	}{
+		{name: "defaults: drain 10m + reboot 600s", want: 20 * time.Minute},
+		{name: "drain timeout unset: the agent's default 10m", config: func(c *Config) { c.DrainTimeout = 0 }, want: 20 * time.Minute},
+		{name: "FleetPolicy drain timeout", config: func(c *Config) { c.DrainTimeout = 30 * time.Minute }, want: 40 * time.Minute},
+		{name: "short drain, short reboot allowance", config: func(c *Config) { c.DrainTimeout = time.Minute; c.Deadlines.RebootedIntoUpdate = 2 * time.Minute }, want: 3 * time.Minute},
+		{name: "no reboot deadline", config: func(c *Config) { c.Deadlines.RebootedIntoUpdate = 0 }, want: 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			if tc.config != nil {
+				tc.config(&cfg)
+			}
+			if got := cfg.Deadline(reboot); got != tc.want {
+				t.Errorf("Deadline(RebootedIntoUpdate) = %s, want %s", got, tc.want)
+			}
+			// A drain that uses its whole budget is never timed out.
+			brs := shadow(desired(reboot, 0, vNew), reported(staged, vOld, vNew))
+			if d := Next(brs, NodeFacts{ReadySince: t0.Add(cfg.EffectiveDrainTimeout())}, cfg, t0.Add(cfg.EffectiveDrainTimeout())); d.Failure != nil {
+				t.Errorf("at the end of the drain budget: failed with %s", d.Failure.Reason)
 			}
 		})
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/bottlerocket-os/brupop-go/internal/controller"
 	"github.com/bottlerocket-os/brupop-go/internal/metrics"
 	"github.com/bottlerocket-os/brupop-go/internal/rollout"
+	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 )
 
 const (
@@ -293,7 +294,7 @@ func agentStep(ctx context.Context, c client.Client, brs *brupopv2.BottlerocketS
 			st.CurrentVersion = *brs.Spec.Version
 		}
 	case brupopv2.StateIdle:
-		if prev == brupopv2.StateMonitoringUpdate {
+		if _, failed := brs.Annotations[statemachine.RecordAnnotation]; prev == brupopv2.StateMonitoringUpdate && !failed {
 			st.CrashCount, st.StateTransitionFailureTimestamp = 0, nil
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -413,4 +414,66 @@ func httpContains(url, want string) error {
 		return fmt.Errorf("GET %s: %s, body lacks %q", url, resp.Status, want)
 	}
 	return nil
+}
+
+func TestControllerWithoutFleetPolicyKeepsAHaltAcrossARestart(t *testing.T) {
+	t.Parallel()
+	c := adminClient(t)
+	ns := newNamespace(t, c) // no FleetPolicy: the environment's settings, budget 1
+	names := nodeNames(ns, 3)
+	for _, n := range names {
+		newFleetNode(t, c, ns, n)
+	}
+	fw := watchFleet(t, ns)
+	bad := brupopv2.ShadowName(names[0]) // starts first (same crash count: by name)
+	runAgents(t, c, ns, func(brs *brupopv2.BottlerocketShadow) bool {
+		if brs.Name != bad || brs.Spec.State != brupopv2.StateRebootedIntoUpdate || brs.Status.CurrentState == brupopv2.StateErrorReset {
+			return true
+		}
+		// The new version does not boot: the agent reports a release failure.
+		st := brs.Status
+		st.CurrentState, st.CrashCount = brupopv2.StateErrorReset, st.CrashCount+1
+		st.StateTransitionFailureTimestamp, st.FailureReason = ptr.To(metav1.Now()), "BootRolledBack: booted "+ctrlOldVersion
+		_ = c.Status().Update(context.Background(), brs) // a conflict is retried on the next tick
+		return false
+	})
+	cfg := controllerIdentity(t, c, ns, nil)
+	first := startController(t, cfg, testOptions(ns, "1"))
+
+	// The controller creates the FleetPolicy and keeps the halt in its status.
+	halted := func() error {
+		var fp brupopv2.FleetPolicy
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: brupopv2.DefaultFleetPolicyName}, &fp); err != nil {
+			return err
+		}
+		if len(fp.Status.Versions) != 1 || !fp.Status.Versions[0].Halted || fp.Status.Versions[0].Version != ctrlNewVersion {
+			return fmt.Errorf("versions %+v, want %s halted", fp.Status.Versions, ctrlNewVersion)
+		}
+		return nil
+	}
+	eventually(t, 30*time.Second, halted)
+	first.stop(t)
+
+	second := startController(t, cfg, testOptions(ns, "1"))
+	eventually(t, 30*time.Second, func() error {
+		if n := second.passes(t); n < 1 {
+			return fmt.Errorf("%v passes after the restart", n)
+		}
+		return nil
+	})
+	if err := halted(); err != nil {
+		t.Errorf("after the restart: %v", err)
+	}
+	for _, n := range names[1:] {
+		var brs brupopv2.BottlerocketShadow
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: brupopv2.ShadowName(n)}, &brs); err != nil {
+			t.Fatal(err)
+		}
+		if brs.Spec.State != brupopv2.StateIdle {
+			t.Errorf("%s started (spec %s) on halted %s after the restart", n, brs.Spec.State, ctrlNewVersion)
+		}
+	}
+	if _, starts := fw.snapshot(); len(starts) != 1 || starts[bad] != 1 {
+		t.Errorf("starts %v, want only %s once", starts, bad)
+	}
 }
