@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/utils/clock"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/rollout"
@@ -47,6 +48,9 @@ type Options struct {
 	// LogFilter is TRACING_FILTER_DIRECTIVE; its default level (trace, debug, info, warn, error
 	// or off) sets the log level, per-target directives are ignored.
 	LogFilter string
+	// Clock is the time source of the decisions; nil means the real clock. Only tests and the
+	// simulation set it (no flag does).
+	Clock clock.PassiveClock
 }
 
 // ParseOptions reads the flags in args (without the program name) with the environment, read
