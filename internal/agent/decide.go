@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"time"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/hostapi"
@@ -49,6 +50,9 @@ type Observation struct {
 	Status *v2.BottlerocketShadowStatus
 	// Host is the host's running version and update state.
 	Host HostView
+	// DrainTimeout is the drain deadline the controller set for this update (the shadow's
+	// DrainTimeoutAnnotation); zero means the agent's own.
+	DrainTimeout time.Duration
 }
 
 // Failure is a failed transition: the agent reports ErrorReset with this reason.

@@ -56,7 +56,7 @@ func (a *Agent) steps(ctx context.Context, brs *v2.BottlerocketShadow) error {
 		if err != nil {
 			return err
 		}
-		o := Observation{Spec: brs.Spec, Status: brs.Status, Host: host}
+		o := Observation{Spec: brs.Spec, Status: brs.Status, Host: host, DrainTimeout: drainTimeout(brs)}
 		d := Decide(o)
 		log := a.log.WithValues("shadow", brs.Name, "toState", brs.Spec.State, "fromState", currentState(brs.Status),
 			"version", host.Running, "targetVersion", deref(brs.Spec.Version))
@@ -229,4 +229,14 @@ func (a *Agent) waitCache(ctx context.Context, cond func() bool) error {
 		case <-changed:
 		}
 	}
+}
+
+// drainTimeout returns the drain timeout the controller set on the shadow, or zero when it set
+// none (or an invalid one, which the agent's own replaces).
+func drainTimeout(brs *v2.BottlerocketShadow) time.Duration {
+	d, err := time.ParseDuration(brs.Annotations[v2.DrainTimeoutAnnotation])
+	if err != nil || d <= 0 {
+		return 0
+	}
+	return d
 }

@@ -125,3 +125,25 @@ func TestOptions(t *testing.T) {
 		t.Error("DefaultOptions accepted a non-numeric port")
 	}
 }
+
+func TestDrainTimeoutAnnotation(t *testing.T) {
+	for name, tc := range map[string]struct {
+		value string
+		want  time.Duration
+	}{
+		"set by the controller": {"4s", 4 * time.Second},
+		"absent":                {"", 0},
+		"invalid":               {"soon", 0},
+		"negative":              {"-1m", 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			brs := &v2.BottlerocketShadow{}
+			if tc.value != "" {
+				brs.Annotations = map[string]string{v2.DrainTimeoutAnnotation: tc.value}
+			}
+			if got := drainTimeout(brs); got != tc.want {
+				t.Errorf("drainTimeout(%q) = %s, want %s", tc.value, got, tc.want)
+			}
+		})
+	}
+}

@@ -152,14 +152,18 @@ func (a *Agent) drainAndReboot(ctx context.Context, o Observation) error {
 	return a.waitRebooted(ctx, want)
 }
 
-// drainDeadline counts the drain timeout from the spec's transition, so that a restarted agent
-// keeps the same deadline.
+// drainDeadline counts the drain timeout (the controller's when it set one on the shadow, else
+// the agent's) from the spec's transition, so that a restarted agent keeps the same deadline.
 func (a *Agent) drainDeadline(o Observation) time.Time {
 	start := a.cfg.Clock.Now()
 	if ts := o.Spec.StateTransitionTimestamp; ts != nil && ts.Time.Before(start) {
 		start = ts.Time
 	}
-	return start.Add(a.cfg.ExcludeFromLBWait + a.cfg.DrainTimeout)
+	timeout := a.cfg.DrainTimeout
+	if o.DrainTimeout > 0 {
+		timeout = o.DrainTimeout
+	}
+	return start.Add(a.cfg.ExcludeFromLBWait + timeout)
 }
 
 // drain cordons and drains the node through the API server until the drain finishes or its
