@@ -41,7 +41,7 @@ func (s *story) pinUnevictable(name, node string) *policyv1.PodDisruptionBudget 
 		Spec: policyv1.PodDisruptionBudgetSpec{
 			// minAvailable, not maxUnavailable 0: a bare pod has no scale to count from.
 			MinAvailable: ptr.To(intstr.FromInt32(1)),
-			Selector:       &metav1.LabelSelector{MatchLabels: labels},
+			Selector:     &metav1.LabelSelector{MatchLabels: labels},
 		},
 	}
 	for _, obj := range []client.Object{pod, pdb} {

@@ -40,7 +40,8 @@ func TestDrainBlockedByPDB(t *testing.T) {
 	const blocked = "node-01"
 	s := newStory(t, options(4, 2))
 	s.pinUnevictable("pinned", blocked)
-	s.patchFleetPolicy(map[string]any{"drainTimeout": "4s"})
+	// Long enough for the other nodes' drains, which wait on the demo PDB, to finish.
+	s.patchFleetPolicy(map[string]any{"drainTimeout": "15s"})
 	s.publish()
 	end := s.waitFor("every other node Idle on 1.21.0 and "+blocked+" back to Idle after its failure", 3*time.Minute,
 		func(snap sim.Snapshot) bool {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -236,7 +237,7 @@ func (s *story) allOn(version string, except ...string) func(sim.Snapshot) bool 
 			return false
 		}
 		for _, r := range snap.Rows {
-			if contains(except, r.Name) {
+			if slices.Contains(except, r.Name) {
 				continue
 			}
 			if r.InFlight || r.State != v2.StateIdle || r.Desired != v2.StateIdle || r.Version != version || r.Unschedulable || !r.Ready {
@@ -255,13 +256,4 @@ func row(snap sim.Snapshot, node string) (sim.NodeRow, bool) {
 		}
 	}
 	return sim.NodeRow{}, false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
