@@ -85,6 +85,12 @@ func newStory(t *testing.T, opts sim.Options) *story {
 		if t.Failed() {
 			t.Logf("the rollout as observed:\n%s", s.output())
 		}
+		if dir := os.Getenv(logDirEnv); dir != "" {
+			path := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+".rollout")
+			if err := os.WriteFile(path, []byte(s.output()), 0o600); err != nil {
+				t.Errorf("write the rollout: %v", err)
+			}
+		}
 		if err := c.Stop(); err != nil {
 			t.Errorf("stop the cluster: %v", err)
 		}
