@@ -19,7 +19,9 @@ const closedFor = 15 * time.Second
 // TestWindowClosesMidRollout: the FleetPolicy's cron window closes while nodes are in flight;
 // they finish, no node starts until the window opens again, then every node finishes.
 func TestWindowClosesMidRollout(t *testing.T) {
-	s := newStory(t, options(5, 2))
+	opts := options(5, 2)
+	opts.PrepareTime = 2 * time.Second // every start is seen while the node stages
+	s := newStory(t, opts)
 	started := map[string]time.Time{} // when the controller started each node (to the second)
 	s.onSample(func(snap sim.Snapshot) {
 		for _, r := range snap.Rows {
