@@ -43,8 +43,8 @@ vet: ## Run go vet.
 	go vet $(PKGS)
 
 .PHONY: lint
-lint: tools ## Run golangci-lint with the import rules of shared/STYLE.md.
-	$(GOLANGCI_LINT) run --allow-parallel-runners $(PKGS)
+lint: tools ## Run golangci-lint with the import rules of shared/STYLE.md (the e2e stories included).
+	$(GOLANGCI_LINT) run --allow-parallel-runners --build-tags e2e $(PKGS)
 
 .PHONY: build
 build: ## Build every command into ./bin.
@@ -64,7 +64,7 @@ fuzz-smoke: ## Run each fuzz target for a fixed number of executions.
 	done
 
 .PHONY: e2e
-e2e: tools ## End-to-end stories on the simulated cluster.
+e2e: tools ## End-to-end stories on the simulated cluster (test/e2e; BRUPOP_E2E_LOG_DIR keeps the logs).
 	go test $(GO_TEST_FLAGS) -tags e2e -timeout 30m ./test/e2e/...
 
 .PHONY: bench

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/utils/clock"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/logging"
@@ -47,6 +48,9 @@ type Options struct {
 	// LogFilter is TRACING_FILTER_DIRECTIVE, such as info or info,controller=debug; its most
 	// verbose level (trace, debug, info, warn, error or off) applies, as package logging reads it.
 	LogFilter string
+	// Clock is the time source of the decisions; nil means the real clock. Only tests and the
+	// simulation set it (no flag does).
+	Clock clock.PassiveClock
 }
 
 // ParseOptions reads the flags in args (without the program name) with the environment, read

@@ -57,7 +57,11 @@ type Reconciler struct {
 
 // NewReconciler returns a reconciler for the fleet configured by o (which must be valid).
 func NewReconciler(c client.Client, apiReader client.Reader, rec events.EventRecorder, m *metrics.Metrics, o Options) *Reconciler {
-	return &Reconciler{Client: c, APIReader: apiReader, Recorder: rec, Metrics: m, Clock: clock.RealClock{},
+	var clk clock.PassiveClock = clock.RealClock{}
+	if o.Clock != nil {
+		clk = o.Clock
+	}
+	return &Reconciler{Client: c, APIReader: apiReader, Recorder: rec, Metrics: m, Clock: clk,
 		namespace: o.Namespace, nodeName: o.NodeName, timeZone: o.TimeZone, environment: o.Environment,
 		expected: map[string]written{}, waits: map[string]rollout.WaitReason{}, announced: map[string]bool{}}
 }

@@ -44,6 +44,18 @@ type Cluster struct {
 	nodes      []*simNode
 	log        logr.Logger
 
+	// runCtx is the context the components run with; apiServer and controller are the running
+	// API server and controller (nil when the cluster has none), replaced by their restarts.
+	runCtx     context.Context
+	apiServer  *running
+	controller *running
+	// clock is the controller's clock (see AdvanceControllerClock).
+	clock *skewedClock
+
+	mu      sync.Mutex
+	target  string          // the version the rollout goes to: Options.To, or PublishFix's
+	deleted map[string]bool // nodes DeleteNode deleted
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
@@ -57,7 +69,8 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	c = &Cluster{Options: opts, components: opts.Components, log: opts.Log}
+	c = &Cluster{Options: opts, components: opts.Components, log: opts.Log, clock: &skewedClock{},
+		target: opts.To, deleted: map[string]bool{}}
 	if c.components == nil {
 		c.components = DefaultComponents()
 	}
@@ -187,7 +200,8 @@ func (c *Cluster) startHosts() error {
 		name := NodeName(i)
 		n := &simNode{
 			name: name, fault: c.Options.faultOf(name), cluster: c,
-			events: make(chan hostapitest.RebootEvent, 8), log: c.log.WithValues("node", name),
+			events: make(chan hostapitest.RebootEvent, 8), restart: make(chan chan struct{}),
+			log: c.log.WithValues("node", name),
 		}
 		if err := n.startHost(filepath.Join(c.dir, "hosts"), hostConfig(&c.Options, rnd.Float64())); err != nil {
 			return err

@@ -6,8 +6,11 @@
 // TLS with a CA the simulation creates.
 //
 // Start brings a cluster up and returns once every Node is Ready, its workloads Running and its
-// hosts answering; Cluster.Publish releases a new version to every host; Watch observes the
-// rollout, checks the invariants users care about continuously and returns a Summary. A reboot
+// hosts answering; Cluster.Publish releases a new version to every host; Cluster.Rollout
+// observes the rollout with an Observer, which checks the invariants users care about
+// continuously, and returns a Summary. The end-to-end stories drive the cluster themselves
+// with the hooks of control.go (restart a component, delete a node, publish a fix, move the
+// controller's clock). A reboot
 // of a simulated host stops that node's agent, marks the Node NotReady (kwok's node-not-ready
 // stage) for the reboot time, boots the host, marks the Node Ready and starts a new agent, as a
 // real node would.

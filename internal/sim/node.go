@@ -24,17 +24,21 @@ import (
 type simNode struct {
 	name   string
 	host   *hostapitest.Host
-	fault  Step
 	events chan hostapitest.RebootEvent
 
 	cluster *Cluster
 	log     logr.Logger
+	// cancel ends the node's goroutine (DeleteNode); restart asks it to restart the agent and
+	// is closed back when done (RestartAgent).
+	cancel  context.CancelFunc
+	restart chan chan struct{}
 
 	mu         sync.Mutex
 	stopAgent  context.CancelFunc // nil while no agent runs
 	agentDone  chan struct{}
 	agentStart int // agents started so far
 	notReady   bool
+	fault      Step // the step the node is told to fail; PublishFix clears it
 
 	// monitorDown is set while a monitor fault keeps the Node NotReady (Rollout's goroutine).
 	monitorDown bool
@@ -74,9 +78,10 @@ func (n *simNode) startHost(dir string, cfg hostapitest.Config) error {
 
 // applyFault makes the host fail the node's fault step, as a bad release for it would.
 func (n *simNode) applyFault() {
-	msg := "simulated failure (--fail " + n.name + ":" + string(n.fault) + ")"
+	fault := n.faultStep()
+	msg := "simulated failure (--fail " + n.name + ":" + string(fault) + ")"
 	f := n.host.Faults()
-	switch n.fault {
+	switch fault {
 	case StepRefresh:
 		f.FailRefresh = msg
 	case StepPrepare:
@@ -91,6 +96,13 @@ func (n *simNode) applyFault() {
 	n.host.SetFaults(f)
 }
 
+// faultStep returns the step the node is told to fail, or "".
+func (n *simNode) faultStep() Step {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.fault
+}
+
 // run plays the node until ctx ends: it starts the agent, and on every reboot stops it, keeps
 // the Node NotReady while the host is down, then marks it Ready and starts a new agent.
 func (n *simNode) run(ctx context.Context) {
@@ -100,6 +112,9 @@ func (n *simNode) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case done := <-n.restart:
+			n.restartAgent(ctx)
+			close(done)
 		case ev := <-n.events:
 			switch ev.Phase {
 			case hostapitest.RebootStarted:
@@ -114,6 +129,20 @@ func (n *simNode) run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// restartAgent stops the running agent and starts a new one, as a crash and the kubelet's
+// restart would; while the host reboots no agent runs and nothing happens.
+func (n *simNode) restartAgent(ctx context.Context) {
+	n.mu.Lock()
+	up := n.stopAgent != nil
+	n.mu.Unlock()
+	if !up {
+		return
+	}
+	n.log.Info("Restarting the agent")
+	n.stop()
+	n.start(ctx)
 }
 
 // start runs a new agent for the node, if the cluster has agents.

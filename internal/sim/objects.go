@@ -29,7 +29,7 @@ const (
 	// server and the controller; agents use agentapi.AgentServiceAccount.
 	APIServerServiceAccount  = "brupop-apiserver-service-account"
 	ControllerServiceAccount = "brupop-controller-service-account"
-	// workloadLabel selects every demo workload pod; the PDB covers them all.
+	// workloadLabel marks every demo workload pod.
 	workloadLabel = "app.kubernetes.io/part-of"
 	workloadValue = "demo"
 	// podReadyDelay is how long a demo pod takes to become Ready, so a PDB really holds a
@@ -128,7 +128,7 @@ func workloadPod(app string) corev1.PodTemplateSpec {
 }
 
 // workloads are a Deployment of about one pod per node, a StatefulSet of three and a PDB over
-// all of them that allows one disruption at a time.
+// the Deployment that allows one disruption at a time.
 func workloads(nodes int) (*appsv1.Deployment, *appsv1.StatefulSet, *policyv1.PodDisruptionBudget) {
 	web := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: WorkloadNamespace},
@@ -148,11 +148,15 @@ func workloads(nodes int) (*appsv1.Deployment, *appsv1.StatefulSet, *policyv1.Po
 			Template:            workloadPod("db"),
 		},
 	}
+	// The PDB covers the Deployment only. The disruption controller remembers evicted pods by
+	// name for two minutes (its DeletionTimeout) unless its next sync finds the name gone; a
+	// StatefulSet pod recreated under the same name before that sync counts as disrupted for
+	// the whole two minutes, and a PDB over it would stall every drain in the meantime.
 	pdb := &policyv1.PodDisruptionBudget{
 		ObjectMeta: metav1.ObjectMeta{Name: "demo", Namespace: WorkloadNamespace},
 		Spec: policyv1.PodDisruptionBudgetSpec{
 			MaxUnavailable: ptr.To(intstr.FromInt32(1)),
-			Selector:       &metav1.LabelSelector{MatchLabels: map[string]string{workloadLabel: workloadValue}},
+			Selector:       &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
 		},
 	}
 	return web, db, pdb

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -19,6 +20,10 @@ import (
 // uncordons it in its last step) before the invariant counts it as broken.
 const unschedulableGrace = 10 * time.Second
 
+// pdbGrace is how long a PodDisruptionBudget may have fewer healthy pods than it requires
+// before the invariant counts it as broken: its status lags the pods by a moment.
+const pdbGrace = 5 * time.Second
+
 // NodeRow is what the live table shows about one node.
 type NodeRow struct {
 	Name string `json:"name"`
@@ -26,8 +31,10 @@ type NodeRow struct {
 	State, Desired v2.State
 	// Version runs; Target is the version the node is updating to, or Version.
 	Version, Target string
-	// Since is when the node entered State (as the simulation saw it).
-	Since      time.Time
+	// Since is when the node entered State (as the simulation saw it); DesiredSince is when
+	// the controller set Desired (spec.state_transition_timestamp, to the second).
+	Since, DesiredSince time.Time
+
 	CrashCount int32
 	// Reason is why the node is not plainly progressing: cordoned, rebooting, a failure.
 	Reason                  string
@@ -46,8 +53,11 @@ type Snapshot struct {
 	Evictions int
 }
 
-// observer samples the fleet, keeps the per-node history and checks the invariants.
-type observer struct {
+// Observer samples the fleet, keeps the per-node history and checks the running invariants
+// (never more nodes in flight than allowed, no node unschedulable that is not being updated,
+// no PodDisruptionBudget of the workloads below its healthy pods). It is not safe for
+// concurrent use.
+type Observer struct {
 	c     *Cluster
 	start time.Time
 
@@ -58,24 +68,30 @@ type observer struct {
 	cordoned   map[string]time.Time // since when a node not in flight is unschedulable
 	pods       map[types.UID]bool   // demo pods seen and not yet gone
 	evictions  int
+	pdbLow     map[string]time.Time // since when a PDB has fewer healthy pods than it requires
 	maxFlight  int
 	maxUnsched int
-	violations []string
+	// Breaches of the running invariants.
+	flightBreaches, unschedBreaches, pdbBreaches []string
 }
 
-func newObserver(c *Cluster, start time.Time) *observer {
-	return &observer{
+// NewObserver returns an Observer of the cluster; elapsed times count from start.
+func (c *Cluster) NewObserver(start time.Time) *Observer {
+	return &Observer{
 		c: c, start: start,
 		since: map[string]time.Time{}, prevState: map[string]v2.State{}, began: map[string]time.Time{},
 		took: map[string]time.Duration{}, cordoned: map[string]time.Time{}, pods: map[types.UID]bool{},
+		pdbLow: map[string]time.Time{},
 	}
 }
 
-// sample reads shadows, Nodes, demo pods and the FleetPolicy once and records what it saw.
-func (o *observer) sample(ctx context.Context, now time.Time) (Snapshot, error) {
+// Sample reads shadows, Nodes, workload pods and PDBs, and the FleetPolicy once, records what it
+// saw and checks the running invariants at now.
+func (o *Observer) Sample(ctx context.Context, now time.Time) (Snapshot, error) {
 	var shadows v2.BottlerocketShadowList
 	var nodes corev1.NodeList
 	var pods corev1.PodList
+	var pdbs policyv1.PodDisruptionBudgetList
 	var fp v2.FleetPolicy
 	cl := o.c.client
 	if err := cl.List(ctx, &shadows, client.InNamespace(Namespace)); err != nil {
@@ -87,6 +103,9 @@ func (o *observer) sample(ctx context.Context, now time.Time) (Snapshot, error) 
 	if err := cl.List(ctx, &pods, client.InNamespace(WorkloadNamespace)); err != nil {
 		return Snapshot{}, fmt.Errorf("sim: list pods: %w", err)
 	}
+	if err := cl.List(ctx, &pdbs, client.InNamespace(WorkloadNamespace)); err != nil {
+		return Snapshot{}, fmt.Errorf("sim: list PDBs: %w", err)
+	}
 	if err := cl.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: v2.DefaultFleetPolicyName}, &fp); err != nil {
 		return Snapshot{}, fmt.Errorf("sim: get fleet policy: %w", err)
 	}
@@ -97,8 +116,9 @@ func (o *observer) sample(ctx context.Context, now time.Time) (Snapshot, error) 
 			byNode[name] = &shadows.Items[i]
 		}
 	}
-	snap := Snapshot{At: now, Halted: halted(&fp, o.c.Options.To)}
-	failed := failedNodes(&fp, o.c.Options.To)
+	target := o.c.Target()
+	snap := Snapshot{At: now, Halted: halted(&fp, target)}
+	failed := failedNodes(&fp, target)
 	for i := range nodes.Items {
 		row := o.row(&nodes.Items[i], byNode[nodes.Items[i].Name], failed[nodes.Items[i].Name], now)
 		snap.Rows = append(snap.Rows, row)
@@ -110,17 +130,17 @@ func (o *observer) sample(ctx context.Context, now time.Time) (Snapshot, error) 
 	slices.SortFunc(snap.Rows, func(a, b NodeRow) int { return strings.Compare(a.Name, b.Name) })
 	snap.Evictions = o.evictions
 	o.check(&snap, now)
+	o.checkPDBs(pdbs.Items, now)
 	return snap, nil
 }
 
-// row builds a node's row and updates its history.
 // row builds a node's row and updates its history. A node has failed when its last attempt
 // failed (crash_count) or the controller recorded a release failure of the target for it (a
 // failed monitoring leaves crash_count alone).
-func (o *observer) row(node *corev1.Node, brs *v2.BottlerocketShadow, releaseFailed bool, now time.Time) NodeRow {
+func (o *Observer) row(node *corev1.Node, brs *v2.BottlerocketShadow, releaseFailed bool, now time.Time) NodeRow {
 	r := shadowRow(brs, now)
 	r.Name, r.Ready, r.Unschedulable = node.Name, nodeReady(node), node.Spec.Unschedulable
-	to := o.c.Options.To
+	to := o.c.Target()
 	r.Fail = !r.InFlight && (releaseFailed || r.CrashCount > 0 && r.Version != to)
 	r.Updated = !r.InFlight && !r.Fail && r.State == v2.StateIdle && r.Version == to
 	switch {
@@ -140,6 +160,9 @@ func shadowRow(brs *v2.BottlerocketShadow, now time.Time) NodeRow {
 		return r
 	}
 	r.Desired = brs.Spec.State
+	if t := brs.Spec.StateTransitionTimestamp; t != nil {
+		r.DesiredSince = t.Time
+	}
 	r.InFlight = statemachine.InFlight(brs, statemachine.DefaultConfig(), now)
 	if st := brs.Status; st != nil {
 		r.State, r.Version, r.Target, r.CrashCount = st.CurrentState, st.CurrentVersion, st.TargetVersion, st.CrashCount
@@ -152,7 +175,7 @@ func shadowRow(brs *v2.BottlerocketShadow, now time.Time) NodeRow {
 }
 
 // track records when the node entered its state and how long its update took.
-func (o *observer) track(r *NodeRow, now time.Time) {
+func (o *Observer) track(r *NodeRow, now time.Time) {
 	if prev, ok := o.prevState[r.Name]; !ok || prev != r.State {
 		o.since[r.Name] = now
 		o.prevState[r.Name] = r.State
@@ -169,7 +192,7 @@ func (o *observer) track(r *NodeRow, now time.Time) {
 }
 
 // countEvictions counts the demo pods that went away: every one was evicted by a drain.
-func (o *observer) countEvictions(pods []corev1.Pod) {
+func (o *Observer) countEvictions(pods []corev1.Pod) {
 	alive := map[types.UID]bool{}
 	for i := range pods {
 		if pods[i].DeletionTimestamp == nil {
@@ -189,11 +212,11 @@ func (o *observer) countEvictions(pods []corev1.Pod) {
 
 // check records the running invariants: never more in flight than allowed, and no node
 // unschedulable that is not being updated (beyond a grace).
-func (o *observer) check(snap *Snapshot, now time.Time) {
+func (o *Observer) check(snap *Snapshot, now time.Time) {
 	o.maxFlight = max(o.maxFlight, snap.InFlight)
 	o.maxUnsched = max(o.maxUnsched, snap.Unschedulable)
 	if snap.InFlight > o.c.Options.MaxConcurrent {
-		o.violate(now, fmt.Sprintf("%d nodes in flight, more than %d allowed", snap.InFlight, o.c.Options.MaxConcurrent))
+		o.violate(&o.flightBreaches, now, fmt.Sprintf("%d nodes in flight, more than %d allowed", snap.InFlight, o.c.Options.MaxConcurrent))
 	}
 	for _, r := range snap.Rows {
 		if !r.Unschedulable || r.InFlight {
@@ -204,14 +227,35 @@ func (o *observer) check(snap *Snapshot, now time.Time) {
 		if !ok {
 			o.cordoned[r.Name] = now
 		} else if now.Sub(t) > unschedulableGrace {
-			o.violate(now, fmt.Sprintf("%s unschedulable for %s while not being updated", r.Name, now.Sub(t).Round(time.Second)))
+			o.violate(&o.unschedBreaches, now, fmt.Sprintf("%s unschedulable for %s while not being updated", r.Name, now.Sub(t).Round(time.Second)))
 			o.cordoned[r.Name] = now // once per grace period, not every sample
 		}
 	}
 }
 
-func (o *observer) violate(now time.Time, msg string) {
-	o.violations = append(o.violations, fmt.Sprintf("%s after %s", msg, now.Sub(o.start).Round(100*time.Millisecond)))
+// checkPDBs records the PodDisruptionBudgets whose healthy pods stayed below what they require
+// for longer than pdbGrace: no drain may take more pods down than a PDB allows.
+func (o *Observer) checkPDBs(pdbs []policyv1.PodDisruptionBudget, now time.Time) {
+	for i := range pdbs {
+		p := &pdbs[i]
+		st := p.Status
+		if st.ObservedGeneration < p.Generation || st.CurrentHealthy >= st.DesiredHealthy {
+			delete(o.pdbLow, p.Name)
+			continue
+		}
+		t, ok := o.pdbLow[p.Name]
+		if !ok {
+			o.pdbLow[p.Name] = now
+		} else if now.Sub(t) > pdbGrace {
+			o.violate(&o.pdbBreaches, now, fmt.Sprintf("PDB %s had %d healthy pods, fewer than the %d it requires, for %s",
+				p.Name, st.CurrentHealthy, st.DesiredHealthy, now.Sub(t).Round(time.Second)))
+			o.pdbLow[p.Name] = now // once per grace period, not every sample
+		}
+	}
+}
+
+func (o *Observer) violate(to *[]string, now time.Time, msg string) {
+	*to = append(*to, fmt.Sprintf("%s after %s", msg, now.Sub(o.start).Round(100*time.Millisecond)))
 }
 
 // failedNodes returns the nodes the FleetPolicy's ledger lists as failing version since the

@@ -33,7 +33,7 @@ func (c *Cluster) Rollout(ctx context.Context, view View) (Summary, error) {
 	if err := c.Publish(); err != nil {
 		return Summary{}, err
 	}
-	obs := newObserver(c, start)
+	obs := c.NewObserver(start)
 	timeout := c.Options.Timeout
 	if timeout == 0 {
 		timeout = c.estimate()
@@ -45,7 +45,7 @@ func (c *Cluster) Rollout(ctx context.Context, view View) (Summary, error) {
 	var last Snapshot
 	timedOut := false
 	for done := false; !done && !timedOut; {
-		snap, err := obs.sample(ctx, time.Now())
+		snap, err := obs.Sample(ctx, time.Now())
 		if err != nil {
 			c.log.Error(err, "Cannot observe the fleet; retrying")
 		} else {
@@ -65,7 +65,7 @@ func (c *Cluster) Rollout(ctx context.Context, view View) (Summary, error) {
 		case <-tick.C:
 		}
 	}
-	s := obs.summary(last, timedOut)
+	s := obs.Summary(last, timedOut)
 	view.Done(s)
 	return s, nil
 }
@@ -82,7 +82,7 @@ func (c *Cluster) estimate() time.Duration {
 // finished reports whether the rollout is over: every node updated, failed as told, or
 // waiting behind a halted release.
 func (c *Cluster) finished(s Snapshot) bool {
-	if len(s.Rows) < c.Options.Nodes {
+	if len(s.Rows) < c.Options.Nodes-c.Deleted() {
 		return false
 	}
 	for _, r := range s.Rows {
@@ -99,7 +99,7 @@ func (c *Cluster) finished(s Snapshot) bool {
 // in MonitoringUpdate, as a node whose update broke it would be.
 func (c *Cluster) playMonitorFaults(ctx context.Context, s Snapshot) {
 	for _, n := range c.nodes {
-		if n.fault != StepMonitor {
+		if n.faultStep() != StepMonitor {
 			continue
 		}
 		i := slices.IndexFunc(s.Rows, func(r NodeRow) bool { return r.Name == n.name })

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -54,11 +53,12 @@ type Summary struct {
 	OK bool `json:"ok"`
 }
 
-// summary computes the Summary from the history and the last observation.
-func (o *observer) summary(last Snapshot, timedOut bool) Summary {
+// Summary computes the Summary from the history and the last observation.
+func (o *Observer) Summary(last Snapshot, timedOut bool) Summary {
 	opts := o.c.Options
+	to := o.c.Target()
 	s := Summary{
-		Nodes: opts.Nodes, MaxConcurrent: opts.MaxConcurrent, From: opts.From, To: opts.To,
+		Nodes: opts.Nodes, MaxConcurrent: opts.MaxConcurrent, From: opts.From, To: to,
 		Halted: last.Halted, TimedOut: timedOut,
 		RolloutSeconds: seconds(last.At.Sub(o.start)), MaxInFlight: o.maxFlight, MaxUnschedulable: o.maxUnsched,
 		Evictions: o.evictions, Started: len(o.began),
@@ -81,7 +81,7 @@ func (o *observer) summary(last Snapshot, timedOut bool) Summary {
 		default:
 			s.NotUpdated++
 		}
-		endBreaches = append(endBreaches, endBreach(r, expected, last.Halted && len(opts.Faults) > 0, opts.To)...)
+		endBreaches = append(endBreaches, endBreach(r, expected, last.Halted && len(opts.Faults) > 0, to)...)
 	}
 	if len(o.took) > 0 {
 		var total time.Duration
@@ -93,7 +93,10 @@ func (o *observer) summary(last Snapshot, timedOut bool) Summary {
 		s.MinimumSeconds = math.Ceil(float64(len(o.began))/float64(opts.MaxConcurrent)) * s.PerNodeSeconds
 		s.Ratio = math.Round(s.RolloutSeconds/s.MinimumSeconds*100) / 100
 	}
-	s.Invariants = o.invariants(endBreaches)
+	s.Invariants = append(o.Invariants(), Invariant{
+		Name: "at the end every node Idle and schedulable, on " + to + " unless told to fail",
+		Held: len(endBreaches) == 0, Breaches: endBreaches,
+	})
 	s.OK = !timedOut && len(s.UnexpectedFailures) == 0
 	for _, inv := range s.Invariants {
 		s.OK = s.OK && inv.Held
@@ -117,23 +120,15 @@ func endBreach(r NodeRow, expected, expectedHalt bool, to string) []string {
 	return out
 }
 
-// invariants lists the invariants with the breaches the observer recorded.
-func (o *observer) invariants(end []string) []Invariant {
-	var flight, unsched []string
-	for _, v := range o.violations {
-		if strings.Contains(v, "in flight") {
-			flight = append(flight, v)
-		} else {
-			unsched = append(unsched, v)
-		}
-	}
+// Invariants returns the invariants checked while the rollout runs, with their breaches so far.
+func (o *Observer) Invariants() []Invariant {
 	mk := func(name string, breaches []string) Invariant {
-		return Invariant{Name: name, Held: len(breaches) == 0, Breaches: slices.Clip(breaches)}
+		return Invariant{Name: name, Held: len(breaches) == 0, Breaches: slices.Clone(breaches)}
 	}
 	return []Invariant{
-		mk(fmt.Sprintf("never more than %d nodes in flight", o.c.Options.MaxConcurrent), flight),
-		mk(fmt.Sprintf("no node unschedulable unless being updated (grace %s)", unschedulableGrace), unsched),
-		mk("at the end every node Idle and schedulable, on "+o.c.Options.To+" unless told to fail", end),
+		mk(fmt.Sprintf("never more than %d nodes in flight", o.c.Options.MaxConcurrent), o.flightBreaches),
+		mk(fmt.Sprintf("no node unschedulable unless being updated (grace %s)", unschedulableGrace), o.unschedBreaches),
+		mk(fmt.Sprintf("no PodDisruptionBudget below its required healthy pods (grace %s)", pdbGrace), o.pdbBreaches),
 	}
 }
 

@@ -129,47 +129,84 @@ func (c *Cluster) agentPod(ctx context.Context, node string) (*corev1.Pod, error
 // startComponents starts the API server, the controller and one agent per node, each on its
 // own goroutine that ends with ctx.
 func (c *Cluster) startComponents(ctx context.Context) error {
-	if f := c.components.APIServer; f != nil {
-		cfg, err := serviceAccountConfig(ctx, c.admin, c.kube, APIServerServiceAccount)
-		if err != nil {
-			return err
-		}
-		run, err := f(APIServerEnv{REST: cfg, Namespace: Namespace, TLSDir: c.dir + "/tls", Listener: c.listener, Log: c.log.WithName("apiserver")})
-		if err != nil {
-			return fmt.Errorf("sim: API server: %w", err)
-		}
-		c.goRun(ctx, "API server", run)
-		if err := c.waitServer(ctx); err != nil {
-			return err
-		}
+	c.runCtx = ctx
+	if err := c.startAPIServer(ctx); err != nil {
+		return err
 	}
-	if f := c.components.Controller; f != nil {
-		cfg, err := serviceAccountConfig(ctx, c.admin, c.kube, ControllerServiceAccount)
-		if err != nil {
-			return err
-		}
-		run, err := f(ControllerEnv{
-			REST: cfg, Namespace: Namespace, MaxConcurrentUpdate: strconv.Itoa(c.Options.MaxConcurrent),
-			Log: c.log.WithName("controller"),
-		})
-		if err != nil {
-			return fmt.Errorf("sim: controller: %w", err)
-		}
-		c.goRun(ctx, "controller", run)
+	if err := c.startController(ctx); err != nil {
+		return err
 	}
 	for _, n := range c.nodes {
-		c.wg.Go(func() { n.run(ctx) })
+		nctx, cancel := context.WithCancel(ctx)
+		n.cancel = cancel
+		c.wg.Go(func() { n.run(nctx) })
 	}
 	return nil
 }
 
-// goRun runs a component on a goroutine Stop waits for.
-func (c *Cluster) goRun(ctx context.Context, what string, run RunFunc) {
+// startAPIServer starts the API server, if the cluster has one, and waits until it answers.
+func (c *Cluster) startAPIServer(ctx context.Context) error {
+	f := c.components.APIServer
+	if f == nil {
+		return nil
+	}
+	cfg, err := serviceAccountConfig(ctx, c.admin, c.kube, APIServerServiceAccount)
+	if err != nil {
+		return err
+	}
+	run, err := f(APIServerEnv{REST: cfg, Namespace: Namespace, TLSDir: c.dir + "/tls", Listener: c.listener, Log: c.log.WithName("apiserver")})
+	if err != nil {
+		return fmt.Errorf("sim: API server: %w", err)
+	}
+	c.apiServer = c.goRun(ctx, "API server", run)
+	return c.waitServer(ctx)
+}
+
+// startController starts the controller, if the cluster has one.
+func (c *Cluster) startController(ctx context.Context) error {
+	f := c.components.Controller
+	if f == nil {
+		return nil
+	}
+	cfg, err := serviceAccountConfig(ctx, c.admin, c.kube, ControllerServiceAccount)
+	if err != nil {
+		return err
+	}
+	run, err := f(ControllerEnv{
+		REST: cfg, Namespace: Namespace, MaxConcurrentUpdate: strconv.Itoa(c.Options.MaxConcurrent),
+		Clock: c.clock, Log: c.log.WithName("controller"),
+	})
+	if err != nil {
+		return fmt.Errorf("sim: controller: %w", err)
+	}
+	c.controller = c.goRun(ctx, "controller", run)
+	return nil
+}
+
+// running is a component running on its own goroutine.
+type running struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// stop stops the component and waits until it returned.
+func (r *running) stop() {
+	r.cancel()
+	<-r.done
+}
+
+// goRun runs a component on a goroutine Stop waits for; the component also stops with the
+// returned handle.
+func (c *Cluster) goRun(ctx context.Context, what string, run RunFunc) *running {
+	ctx, cancel := context.WithCancel(ctx)
+	r := &running{cancel: cancel, done: make(chan struct{})}
 	c.wg.Go(func() {
+		defer close(r.done)
 		if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			c.log.Error(err, "Component stopped", "component", what)
 		}
 	})
+	return r
 }
 
 // waitServer waits until the API server answers its ping over TLS with the simulation's CA.
