@@ -39,6 +39,11 @@ func run(args []string) error {
 	}
 	ctx := ctrl.SetupSignalHandler()
 	logger.Info("Starting controller", "namespace", o.Namespace, "node", o.NodeName, "maxConcurrentUpdate", o.Environment.MaxConcurrentUpdate)
+	if s, err := controller.Settings(nil, o.Environment, o.TimeZone); err == nil {
+		for _, w := range s.Warnings {
+			logger.Info("Configuration warning", "warning", w)
+		}
+	}
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("controller: %w", err)
 	}

@@ -77,7 +77,6 @@ func TestParseOptionsRejectsBadValues(t *testing.T) {
 	}{
 		{name: "missing node name", env: map[string]string{"MAX_CONCURRENT_UPDATE": "1"}, want: "MY_NODE_NAME is required"},
 		{name: "missing concurrency", env: map[string]string{"MY_NODE_NAME": "n"}, want: "MAX_CONCURRENT_UPDATE is required"},
-		{name: "zero concurrency", env: map[string]string{"MY_NODE_NAME": "n", "MAX_CONCURRENT_UPDATE": "0"}, want: "pause instead of 0"},
 		{name: "word concurrency", env: map[string]string{"MY_NODE_NAME": "n", "MAX_CONCURRENT_UPDATE": "many"}, want: "want a positive number"},
 		{name: "bad cron", env: with(valid, "SCHEDULER_CRON_EXPRESSION", "* * 25 * * * *"), want: "cron expression"},
 		{name: "one legacy window bound", env: with(valid, "UPDATE_WINDOW_START", "10:00:00"), want: "UPDATE_WINDOW_STOP"},

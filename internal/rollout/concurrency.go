@@ -22,8 +22,9 @@ type Concurrency struct {
 var DefaultConcurrency = Concurrency{Count: 1}
 
 // ParseConcurrency parses MAX_CONCURRENT_UPDATE or FleetPolicy maxConcurrentUpdates: a positive
-// integer, "unlimited" (any case, as upstream) or "N%" with N in 1-100. Zero is rejected: it would
-// silently stop every update (upstream accepts it; pause the rollout instead).
+// integer, "unlimited" (any case, as upstream) or "N%" with N in 1-100. Zero is rejected here: it
+// would silently stop every update. SettingsFrom reads upstream's MAX_CONCURRENT_UPDATE=0 as a
+// pause, with a warning; a FleetPolicy must say paused.
 func ParseConcurrency(s string) (Concurrency, error) {
 	v := strings.TrimSpace(s)
 	if strings.EqualFold(v, "unlimited") {

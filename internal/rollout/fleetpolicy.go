@@ -3,6 +3,7 @@ package rollout
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
@@ -48,6 +49,13 @@ func SettingsFrom(fp *v2.FleetPolicy, env Environment) (Settings, error) {
 	if spec.MaxConcurrentUpdates != "" {
 		conc = spec.MaxConcurrentUpdates
 	}
+	// Upstream reads MAX_CONCURRENT_UPDATE=0 as "start nothing"; keep that meaning, as a pause,
+	// so that an installation switching from upstream with 0 does not crash-loop.
+	envZero := spec.MaxConcurrentUpdates == "" && strings.TrimSpace(conc) == "0"
+	if envZero {
+		conc = "1"
+		s.Warnings = append(s.Warnings, "MAX_CONCURRENT_UPDATE=0 starts no update, as upstream: the rollout is paused (set a positive number, \"unlimited\" or a percentage to update)")
+	}
 	if conc == "" {
 		errs = append(errs, errors.New("rollout: MAX_CONCURRENT_UPDATE is required (a positive number, \"unlimited\" or a percentage like \"10%\")"))
 	} else if c, err := ParseConcurrency(conc); err != nil {
@@ -57,8 +65,8 @@ func SettingsFrom(fp *v2.FleetPolicy, env Environment) (Settings, error) {
 	}
 	sched, warnings, err := scheduleFrom(spec.Schedule, env)
 	errs = append(errs, err)
-	s.Policy.Schedule, s.Warnings = sched, warnings
-	s.Policy.Paused = spec.Paused
+	s.Policy.Schedule, s.Warnings = sched, append(s.Warnings, warnings...)
+	s.Policy.Paused = spec.Paused || envZero
 	if spec.FailureBudget != nil {
 		if *spec.FailureBudget < 1 {
 			errs = append(errs, fmt.Errorf("rollout: failureBudget %d: must be at least 1", *spec.FailureBudget))

@@ -40,7 +40,7 @@ func TestSettingsFrom(t *testing.T) {
 			Schedule: &v2.FleetPolicySchedule{TimeZone: "Asia/Tokyo"}}},
 			wantConc: Concurrency{Count: 2}, wantExpr: "* * 10-12 * * Mon", wantZone: "Asia/Tokyo", wantBudget: 1, wantMon: statemachine.DefaultMonitoringPeriod},
 		{name: "missing MAX_CONCURRENT_UPDATE", env: Environment{}, wantErr: "MAX_CONCURRENT_UPDATE is required"},
-		{name: "zero concurrency", env: Environment{MaxConcurrentUpdate: "0"}, wantErr: "pause instead of 0"},
+		{name: "zero concurrency in a FleetPolicy is refused", env: env, fp: &v2.FleetPolicy{Spec: v2.FleetPolicySpec{MaxConcurrentUpdates: "0"}}, wantErr: "pause instead of 0"},
 		{name: "bad cron", env: Environment{MaxConcurrentUpdate: "1", SchedulerCronExpression: "0 0 10 * *"}, wantErr: "want 6 or 7"},
 		{name: "bad zone", env: env, fp: &v2.FleetPolicy{Spec: v2.FleetPolicySpec{Schedule: &v2.FleetPolicySchedule{TimeZone: "Mars/Olympus"}}}, wantErr: "IANA time zone"},
 		{name: "zero budget", env: env, fp: &v2.FleetPolicy{Spec: v2.FleetPolicySpec{FailureBudget: &zero}}, wantErr: "at least 1"},
@@ -65,6 +65,23 @@ func TestSettingsFrom(t *testing.T) {
 				t.Errorf("SettingsFrom() (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestZeroConcurrencyFromTheEnvironmentPauses keeps upstream's meaning of MAX_CONCURRENT_UPDATE=0
+// ("start nothing") as a pause with a warning, instead of refusing to start.
+func TestZeroConcurrencyFromTheEnvironmentPauses(t *testing.T) {
+	s, err := SettingsFrom(nil, Environment{MaxConcurrentUpdate: " 0"})
+	if err != nil {
+		t.Fatalf("MAX_CONCURRENT_UPDATE=0: %v; want it accepted as upstream does", err)
+	}
+	if !s.Policy.Paused || len(s.Warnings) == 0 || !strings.Contains(s.Warnings[0], "MAX_CONCURRENT_UPDATE=0") {
+		t.Errorf("settings = paused %v, warnings %q; want paused with a warning", s.Policy.Paused, s.Warnings)
+	}
+	// A FleetPolicy concurrency takes over from the environment's 0.
+	s, err = SettingsFrom(&v2.FleetPolicy{Spec: v2.FleetPolicySpec{MaxConcurrentUpdates: "2"}}, Environment{MaxConcurrentUpdate: "0"})
+	if err != nil || s.Policy.Paused || s.Policy.Concurrency != (Concurrency{Count: 2}) {
+		t.Errorf("policy 2 over env 0 = %+v, %v; want 2, not paused", s.Policy.Concurrency, err)
 	}
 }
 
