@@ -164,6 +164,11 @@ func (d *Drainer) evict(ctx context.Context, node string, pod *corev1.Pod, left 
 	h := d.helper(ctx)
 	failures := 0
 	for {
+		// Another API-server replica may have uncordoned the node (the agent's uncordon went
+		// there): stop evicting from a node that is schedulable again.
+		if err := d.stillCordoned(ctx, node); err != nil {
+			return fmt.Errorf("evict pod %s: %w", key, err)
+		}
 		err := h.EvictPod(*pod, policyv1.SchemeGroupVersion)
 		delay := wait.Jitter(d.retryDelay(), 0.2)
 		switch {
@@ -190,6 +195,19 @@ func (d *Drainer) evict(ctx context.Context, node string, pod *corev1.Pod, left 
 			return fmt.Errorf("evict pod %s: %w", key, err)
 		}
 	}
+}
+
+// ErrUncordoned stops a drain whose node became schedulable again.
+var ErrUncordoned = errors.New("drain: the node was uncordoned during the drain")
+
+// stillCordoned returns ErrUncordoned when the node is schedulable again. A failed read is not
+// a reason to stop: the eviction that follows fails or succeeds on its own.
+func (d *Drainer) stillCordoned(ctx context.Context, node string) error {
+	n, err := d.Client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+	if err == nil && !n.Spec.Unschedulable {
+		return ErrUncordoned
+	}
+	return nil
 }
 
 // waitGone polls until the pod is deleted or replaced by one of the same name.

@@ -15,6 +15,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -337,6 +338,49 @@ func TestAPIServerShutdownMidDrainIsNotSuccess(t *testing.T) {
 		if !errors.As(err, &se) && !strings.Contains(err.Error(), "connection") {
 			t.Fatalf("drain = %v; want still in progress (503) or a refused connection", err)
 		}
+	}
+	if on, _ := podsByNode(ctx, c, ns, "db"); on[a.Node.Name] != 1 {
+		t.Errorf("db pods per node: %v, want 1 still on %s", on, a.Node.Name)
+	}
+}
+
+// TestAPIServerDrainStopsWhenTheNodeIsUncordoned uncordons the node behind the drain's back, as an
+// uncordon served by another API-server replica does: the drain stops evicting instead of
+// emptying a node the scheduler fills again, and the waiting agent is not told it succeeded.
+func TestAPIServerDrainStopsWhenTheNodeIsUncordoned(t *testing.T) {
+	ctx := context.Background()
+	c := adminClient(t)
+	ns := newNamespace(t, c)
+	ts := startAPIServer(t, ns, func(o *apiserver.Options) { o.DrainPollTime = time.Minute })
+	fakeKubelet(t, ts.kube, ns, 0)
+	a := ts.newAgent(t, readyNode(t, ts.kube, ns+"-u", nil, false))
+	workload(t, c, ns, "db", 1, 0, func(s *corev1.PodSpec) { s.NodeName = a.Node.Name })
+	waitPDB(t, c, ns, "db", 0, 1)
+
+	result := make(chan error, 1)
+	go func() { result <- a.Client.CordonAndDrain(ctx, time.Now().Add(time.Minute)) }()
+	eventually(t, 10*time.Second, func() error {
+		var n corev1.Node
+		if err := c.Get(ctx, client.ObjectKey{Name: a.Node.Name}, &n); err != nil {
+			return err
+		}
+		if !n.Spec.Unschedulable {
+			return errors.New("not cordoned yet")
+		}
+		return nil
+	})
+	if _, err := ts.kube.CoreV1().Nodes().Patch(ctx, a.Node.Name, types.MergePatchType,
+		[]byte(`{"spec":{"unschedulable":false}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-result:
+		var se *agentapi.StatusError
+		if !errors.As(err, &se) || se.Code != http.StatusInternalServerError || !strings.Contains(se.Message, "uncordoned") {
+			t.Fatalf("drain of an uncordoned node = %v; want 500 saying it was uncordoned", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the drain went on for 30 s after the node was uncordoned")
 	}
 	if on, _ := podsByNode(ctx, c, ns, "db"); on[a.Node.Name] != 1 {
 		t.Errorf("db pods per node: %v, want 1 still on %s", on, a.Node.Name)
