@@ -4,3 +4,7 @@ package v2
 // holds the drain deadline the agent hands to the API server, as a Go duration ("10m0s"). It is
 // absent when the API server's default applies.
 const DrainTimeoutAnnotation = "brupop.bottlerocket.aws/drain-timeout"
+
+// CordonedAnnotation is set on a Node when Brupop cordoned it; Brupop only uncordons Nodes that
+// carry it, and a Node that is unschedulable and carries it is still disrupted by an update.
+const CordonedAnnotation = "brupop.bottlerocket.aws/cordoned-by-brupop"

@@ -142,7 +142,8 @@ func (r *Reconciler) ensurePodWatch() error {
 	return nil
 }
 
-// nodeChanged passes Node updates that matter to a decision: the opt-in label and readiness.
+// nodeChanged passes Node updates that matter to a decision: the opt-in label, readiness and
+// Brupop's cordon (statemachine.FactsOf).
 func nodeChanged(e event.UpdateEvent) bool {
 	o, ok1 := e.ObjectOld.(*corev1.Node)
 	n, ok2 := e.ObjectNew.(*corev1.Node)

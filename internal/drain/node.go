@@ -17,7 +17,8 @@ import (
 // Annotations by which Brupop remembers on a Node what it changed there.
 const (
 	// AnnotationCordoned is set when Brupop cordoned the node; Uncordon only uncordons such nodes.
-	AnnotationCordoned = "brupop.bottlerocket.aws/cordoned-by-brupop"
+	// It is v2.CordonedAnnotation.
+	AnnotationCordoned = v2.CordonedAnnotation
 	// AnnotationLBExcluded is set when Brupop added v2.ExcludeFromLBLabel; RemoveExclusionFromLB
 	// only removes the label from such nodes.
 	AnnotationLBExcluded = "brupop.bottlerocket.aws/lb-excluded-by-brupop"

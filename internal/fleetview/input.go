@@ -103,7 +103,7 @@ func analyse(in Input) *analysis {
 			if m.decision.Changed && !m.decision.Start {
 				spec = &m.decision.Spec
 			}
-			m.inFlight = !m.decision.Start && statemachine.SpecInFlight(spec, s.Status, cfg, in.Now)
+			m.inFlight = !m.decision.Start && statemachine.SpecNodeInFlight(spec, s.Status, m.facts, cfg, in.Now)
 		}
 		a.members = append(a.members, m)
 		fleet.Members = append(fleet.Members, rollout.Member{Shadow: s, Node: m.facts, OptedIn: m.optedIn})

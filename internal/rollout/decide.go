@@ -71,7 +71,7 @@ func (p *pass) evaluate() {
 			p.plan.Changes = append(p.plan.Changes, Change{Shadow: m.Shadow.Name, Node: node, Decision: d})
 			spec = &d.Spec
 		}
-		if statemachine.SpecInFlight(spec, m.Shadow.Status, cfg, p.now) {
+		if statemachine.SpecNodeInFlight(spec, m.Shadow.Status, m.Node, cfg, p.now) {
 			p.plan.InFlight++
 		}
 		if d.Outcome == statemachine.OutcomeBackoff {

@@ -76,6 +76,14 @@ func upToDate() memberOpt { return target(vOld) }
 
 func notReady() memberOpt { return func(m *Member) { m.Node.Ready = false } }
 
+// cordoned marks the Node as cordoned by Brupop.
+func cordoned() memberOpt { return func(m *Member) { m.Node.Cordoned = true } }
+
+// nodeGone marks the Node as deleted, as statemachine.FactsOf sees a missing Node.
+func nodeGone() memberOpt {
+	return func(m *Member) { m.Node = statemachine.NodeFacts{PodsReady: true, Missing: true} }
+}
+
 func optedOut() memberOpt { return func(m *Member) { m.OptedIn = false } }
 
 func mt(t time.Time) *metav1.Time { x := metav1.NewTime(t); return &x }

@@ -13,11 +13,16 @@ func OptedIn(n *corev1.Node) bool {
 
 // FactsOf returns what monitoring knows of a Node: its Ready condition and since when, and whether
 // every monitored pod on it is Ready (podsReady maps node names to false where one is not; a node
-// missing from it has none that is not). A nil Node (gone) is not Ready.
+// missing from it has none that is not), and whether Brupop cordoned it. A nil Node (gone) is
+// Missing and not Ready.
 func FactsOf(n *corev1.Node, podsReady map[string]bool) NodeFacts {
 	f := NodeFacts{PodsReady: true}
 	if n == nil {
+		f.Missing = true
 		return f
+	}
+	if n.Spec.Unschedulable {
+		_, f.Cordoned = n.Annotations[v2.CordonedAnnotation]
 	}
 	if ready, ok := podsReady[n.Name]; ok {
 		f.PodsReady = ready

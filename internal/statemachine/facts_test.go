@@ -44,6 +44,32 @@ func TestPodsReadyByNode(t *testing.T) {
 	}
 }
 
+func TestFactsOfCordonedAndMissing(t *testing.T) {
+	ours := map[string]string{v2.CordonedAnnotation: ""}
+	for name, tc := range map[string]struct {
+		node                    *corev1.Node
+		cordoned, missing, disr bool
+	}{
+		"gone":                         {node: nil, missing: true},
+		"schedulable":                  {node: &corev1.Node{}, disr: true},
+		"cordoned by Brupop":           {node: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Annotations: ours}, Spec: corev1.NodeSpec{Unschedulable: true}}, cordoned: true, disr: true},
+		"cordoned by someone else":     {node: &corev1.Node{Spec: corev1.NodeSpec{Unschedulable: true}}, disr: true},
+		"annotation left, schedulable": {node: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Annotations: ours}}, disr: true},
+	} {
+		f := FactsOf(tc.node, nil)
+		if f.Cordoned != tc.cordoned || f.Missing != tc.missing || f.Disrupted() != tc.disr {
+			t.Errorf("%s: FactsOf = %+v, Disrupted %v; want Cordoned %v, Missing %v, Disrupted %v", name, f, f.Disrupted(), tc.cordoned, tc.missing, tc.disr)
+		}
+		if tc.node == nil {
+			continue
+		}
+		tc.node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+		if f := FactsOf(tc.node, nil); f.Disrupted() != tc.cordoned {
+			t.Errorf("%s, Ready: Disrupted = %v, want %v", name, f.Disrupted(), tc.cordoned)
+		}
+	}
+}
+
 func TestOptedIn(t *testing.T) {
 	for name, tc := range map[string]struct {
 		labels map[string]string

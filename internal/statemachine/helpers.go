@@ -35,13 +35,14 @@ func (in *input) fail(reason, msg string) Decision {
 }
 
 // awaitIdle waits for the agent to report Idle after a reset; its Wake is when the node stops
-// counting as in flight (see InFlight).
+// counting as in flight (see InFlight), unless that has passed: from then on only a Node event
+// (uncordon, Ready, deletion) or the agent changes whether it counts (see SpecNodeInFlight).
 func (in *input) awaitIdle(o Outcome, msg string) Decision {
 	d := Decision{Spec: in.brs.Spec, Outcome: o, Message: msg}
 	if t := in.brs.Spec.StateTransitionTimestamp; t == nil {
 		d.Spec = *in.brs.Spec.DeepCopy()
 		d.Spec.StateTransitionTimestamp = ts(in.now)
-	} else if limit := in.cfg.Deadlines.Reset; limit > 0 {
+	} else if limit := in.cfg.Deadlines.Reset; limit > 0 && !in.now.After(t.Add(limit)) {
 		d.Wake = t.Add(limit + time.Second)
 	}
 	return d
@@ -99,6 +100,22 @@ func SpecInFlight(spec *v2.BottlerocketShadowSpec, st *v2.BottlerocketShadowStat
 		return false
 	}
 	return !specAbandoned(spec, st, cfg, now)
+}
+
+// NodeInFlight is InFlight knowing the shadow's Node: a shadow abandoned by its agent (spec
+// reset to Idle more than Deadlines.Reset ago) still holds its slot while its Node is Disrupted
+// (cordoned by Brupop, or NotReady and not deleted), so that a dead agent does not let another
+// node start while its own is still out of service.
+func NodeInFlight(brs *v2.BottlerocketShadow, node NodeFacts, cfg Config, now time.Time) bool {
+	return SpecNodeInFlight(&brs.Spec, brs.Status, node, cfg, now)
+}
+
+// SpecNodeInFlight is NodeInFlight for a shadow whose spec is replaced by spec.
+func SpecNodeInFlight(spec *v2.BottlerocketShadowSpec, st *v2.BottlerocketShadowStatus, node NodeFacts, cfg Config, now time.Time) bool {
+	if st == nil || (st.CurrentState == v2.StateIdle && spec.State == v2.StateIdle) {
+		return false
+	}
+	return !specAbandoned(spec, st, cfg, now) || node.Disrupted()
 }
 
 // Abandoned reports whether a shadow's spec was reset to Idle more than Deadlines.Reset ago and

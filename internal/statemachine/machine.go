@@ -47,6 +47,18 @@ type NodeFacts struct {
 	// PodsReady is whether every pod selected by the monitoring checks on the node is Ready;
 	// true when no pod selector is configured.
 	PodsReady bool
+	// Cordoned is whether the Node is unschedulable and carries v2.CordonedAnnotation: Brupop
+	// cordoned it and has not uncordoned it yet.
+	Cordoned bool
+	// Missing is whether the Node object is gone.
+	Missing bool
+}
+
+// Disrupted reports whether the Node is still disrupted by an update: cordoned by Brupop, or
+// NotReady while it still exists. A node whose agent was abandoned (see SpecNodeInFlight) keeps
+// its update slot while it is disrupted.
+func (f NodeFacts) Disrupted() bool {
+	return f.Cordoned || (!f.Ready && !f.Missing)
 }
 
 // Failure is a failed update attempt of one node.

@@ -253,6 +253,51 @@ func TestInFlight(t *testing.T) {
 	}
 }
 
+func TestNodeInFlight(t *testing.T) {
+	cfg := DefaultConfig()
+	abandoned := shadow(desired(idle, 0, vNew), reported(reboot, vNew, vNew))
+	late := 200 * time.Second
+	cases := []struct {
+		name string
+		brs  *v2.BottlerocketShadow
+		node NodeFacts
+		now  time.Duration
+		want bool
+	}{
+		{"idle and idle, cordoned", shadow(reported(idle, vOld, vNew)), NodeFacts{Cordoned: true}, 0, false},
+		{"idle and idle, NotReady", shadow(reported(idle, vOld, vNew)), NodeFacts{}, 0, false},
+		{"updating, healthy", shadow(desired(mon, 0, vNew), reported(mon, vNew, vNew)), healthy, 0, true},
+		{"reset, within the reset deadline, healthy", abandoned, healthy, 2 * time.Minute, true},
+		{"abandoned, healthy and uncordoned", abandoned, healthy, late, false},
+		{"abandoned, cordoned", abandoned, NodeFacts{Ready: true, ReadySince: t0, PodsReady: true, Cordoned: true}, late, true},
+		{"abandoned, NotReady", abandoned, NodeFacts{PodsReady: true}, late, true},
+		{"abandoned, Node deleted", abandoned, FactsOf(nil, nil), late, false},
+		{"abandoned, cordoned and pods not Ready", abandoned, NodeFacts{Ready: true, Cordoned: true}, late, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := NodeInFlight(tc.brs, tc.node, cfg, t0.Add(tc.now)); got != tc.want {
+				t.Errorf("NodeInFlight = %v, want %v", got, tc.want)
+			}
+			// Node-aware counting only ever adds abandoned shadows to InFlight.
+			if old := InFlight(tc.brs, cfg, t0.Add(tc.now)); old && !tc.want {
+				t.Errorf("InFlight = true, NodeInFlight = false")
+			}
+		})
+	}
+}
+
+func TestAwaitIdleWake(t *testing.T) {
+	cfg := DefaultConfig()
+	brs := shadow(desired(idle, 0, vNew), reported(reboot, vNew, vNew))
+	if d := Next(brs, healthy, cfg, t0.Add(time.Minute)); !d.Wake.Equal(t0.Add(cfg.Deadlines.Reset + time.Second)) {
+		t.Errorf("within the reset deadline: Wake = %v, want the deadline", d.Wake)
+	}
+	if d := Next(brs, healthy, cfg, t0.Add(cfg.Deadlines.Reset+2*time.Second)); !d.Wake.IsZero() {
+		t.Errorf("past the reset deadline: Wake = %v, want none", d.Wake)
+	}
+}
+
 func TestFailureReason(t *testing.T) {
 	cases := []struct {
 		in, reason, message string
