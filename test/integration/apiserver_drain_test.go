@@ -308,26 +308,8 @@ func nodeEvent(ctx context.Context, c client.Client, node *corev1.Node, reason s
 // node whose pods still run.
 func TestAPIServerShutdownMidDrainIsNotSuccess(t *testing.T) {
 	ctx := context.Background()
-	c := adminClient(t)
-	ns := newNamespace(t, c)
-	ts := startAPIServer(t, ns, func(o *apiserver.Options) { o.DrainPollTime = time.Minute })
-	fakeKubelet(t, ts.kube, ns, 0)
-	a := ts.newAgent(t, readyNode(t, ts.kube, ns+"-s", nil, false))
-	workload(t, c, ns, "db", 1, 0, func(s *corev1.PodSpec) { s.NodeName = a.Node.Name })
-	waitPDB(t, c, ns, "db", 0, 1)
-
-	result := make(chan error, 1)
-	go func() { result <- a.Client.CordonAndDrain(ctx, time.Now().Add(time.Minute)) }()
-	eventually(t, 10*time.Second, func() error {
-		var n corev1.Node
-		if err := c.Get(ctx, client.ObjectKey{Name: a.Node.Name}, &n); err != nil {
-			return err
-		}
-		if !n.Spec.Unschedulable {
-			return errors.New("not cordoned yet")
-		}
-		return nil
-	})
+	d := startBlockedDrain(t, "s")
+	c, ns, ts, a, result := d.c, d.ns, d.ts, d.agent, d.result
 	ts.Stop()
 	err := <-result
 	if err == nil {
@@ -349,26 +331,8 @@ func TestAPIServerShutdownMidDrainIsNotSuccess(t *testing.T) {
 // emptying a node the scheduler fills again, and the waiting agent is not told it succeeded.
 func TestAPIServerDrainStopsWhenTheNodeIsUncordoned(t *testing.T) {
 	ctx := context.Background()
-	c := adminClient(t)
-	ns := newNamespace(t, c)
-	ts := startAPIServer(t, ns, func(o *apiserver.Options) { o.DrainPollTime = time.Minute })
-	fakeKubelet(t, ts.kube, ns, 0)
-	a := ts.newAgent(t, readyNode(t, ts.kube, ns+"-u", nil, false))
-	workload(t, c, ns, "db", 1, 0, func(s *corev1.PodSpec) { s.NodeName = a.Node.Name })
-	waitPDB(t, c, ns, "db", 0, 1)
-
-	result := make(chan error, 1)
-	go func() { result <- a.Client.CordonAndDrain(ctx, time.Now().Add(time.Minute)) }()
-	eventually(t, 10*time.Second, func() error {
-		var n corev1.Node
-		if err := c.Get(ctx, client.ObjectKey{Name: a.Node.Name}, &n); err != nil {
-			return err
-		}
-		if !n.Spec.Unschedulable {
-			return errors.New("not cordoned yet")
-		}
-		return nil
-	})
+	d := startBlockedDrain(t, "u")
+	c, ns, ts, a, result := d.c, d.ns, d.ts, d.agent, d.result
 	if _, err := ts.kube.CoreV1().Nodes().Patch(ctx, a.Node.Name, types.MergePatchType,
 		[]byte(`{"spec":{"unschedulable":false}}`), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
@@ -385,4 +349,41 @@ func TestAPIServerDrainStopsWhenTheNodeIsUncordoned(t *testing.T) {
 	if on, _ := podsByNode(ctx, c, ns, "db"); on[a.Node.Name] != 1 {
 		t.Errorf("db pods per node: %v, want 1 still on %s", on, a.Node.Name)
 	}
+}
+
+// blockedDrain is a drain that a PodDisruptionBudget holds: the node is cordoned, its one "db"
+// pod may not be evicted, and result receives the agent's CordonAndDrain answer.
+type blockedDrain struct {
+	c      client.Client
+	ns     string
+	ts     *testServer
+	agent  *agentIdentity
+	result chan error
+}
+
+// startBlockedDrain starts such a drain (deadline and request wait one minute) and returns once
+// the node is cordoned.
+func startBlockedDrain(t *testing.T, nodeSuffix string) blockedDrain {
+	t.Helper()
+	ctx := context.Background()
+	c := adminClient(t)
+	ns := newNamespace(t, c)
+	ts := startAPIServer(t, ns, func(o *apiserver.Options) { o.DrainPollTime = time.Minute })
+	fakeKubelet(t, ts.kube, ns, 0)
+	a := ts.newAgent(t, readyNode(t, ts.kube, ns+"-"+nodeSuffix, nil, false))
+	workload(t, c, ns, "db", 1, 0, func(s *corev1.PodSpec) { s.NodeName = a.Node.Name })
+	waitPDB(t, c, ns, "db", 0, 1)
+	result := make(chan error, 1)
+	go func() { result <- a.Client.CordonAndDrain(ctx, time.Now().Add(time.Minute)) }()
+	eventually(t, 10*time.Second, func() error {
+		var n corev1.Node
+		if err := c.Get(ctx, client.ObjectKey{Name: a.Node.Name}, &n); err != nil {
+			return err
+		}
+		if !n.Spec.Unschedulable {
+			return errors.New("not cordoned yet")
+		}
+		return nil
+	})
+	return blockedDrain{c: c, ns: ns, ts: ts, agent: a, result: result}
 }
