@@ -368,24 +368,11 @@ func agentHeaders(token, name, uid string) map[string]string {
 // the test ends.
 func fakeKubelet(t *testing.T, kube kubernetes.Interface, ns string, readyAfter time.Duration) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			if err := kubeletPass(ctx, kube, ns, readyAfter); err != nil && ctx.Err() == nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
-				t.Logf("fake kubelet: %v", err)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
+	everyTick(t, 100*time.Millisecond, func(ctx context.Context) {
+		if err := kubeletPass(ctx, kube, ns, readyAfter); err != nil && ctx.Err() == nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+			t.Logf("fake kubelet: %v", err)
 		}
-	}()
+	})
 }
 
 func kubeletPass(ctx context.Context, kube kubernetes.Interface, ns string, readyAfter time.Duration) error {

@@ -257,28 +257,15 @@ type agentAction func(brs *brupopv2.BottlerocketShadow) (respond bool)
 // from RebootedIntoUpdate on), unless act says not to respond.
 func runAgents(t *testing.T, c client.Client, ns string, act agentAction) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			var list brupopv2.BottlerocketShadowList
-			if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
-				continue
-			}
-			for i := range list.Items {
-				agentStep(ctx, c, &list.Items[i], act)
-			}
+	everyTick(t, 50*time.Millisecond, func(ctx context.Context) {
+		var list brupopv2.BottlerocketShadowList
+		if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return
 		}
-	}()
+		for i := range list.Items {
+			agentStep(ctx, c, &list.Items[i], act)
+		}
+	})
 }
 
 func agentStep(ctx context.Context, c client.Client, brs *brupopv2.BottlerocketShadow, act agentAction) {
@@ -420,27 +407,15 @@ func hasEvent(t *testing.T, c client.Client, ns, name, reason, text string) {
 // node lifecycle controller does not mark it NotReady.
 func heartbeat(t *testing.T, c client.Client, node string) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: corev1.NamespaceNodeLease, Name: node},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(node), LeaseDurationSeconds: ptr.To[int32](40), RenewTime: ptr.To(metav1.NewMicroTime(time.Now()))}}
-	if err := c.Create(ctx, lease); err != nil {
+	if err := c.Create(context.Background(), lease); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done; _ = c.Delete(context.Background(), lease) })
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(2 * time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			patch := client.MergeFrom(lease.DeepCopy())
-			lease.Spec.RenewTime = ptr.To(metav1.NewMicroTime(time.Now()))
-			_ = c.Patch(ctx, lease, patch) // a missed renewal is made up by the next
-		}
-	}()
+	t.Cleanup(func() { _ = c.Delete(context.Background(), lease) })
+	everyTick(t, 2*time.Second, func(ctx context.Context) {
+		patch := client.MergeFrom(lease.DeepCopy())
+		lease.Spec.RenewTime = ptr.To(metav1.NewMicroTime(time.Now()))
+		_ = c.Patch(ctx, lease, patch) // a missed renewal is made up by the next
+	})
 }

@@ -94,3 +94,25 @@ func eventually(t *testing.T, timeout time.Duration, cond func() error) {
 		<-tick.C
 	}
 }
+
+// everyTick runs pass now and then every interval, in the background, until the test ends; the
+// test's clean-up waits for the last pass to return.
+func everyTick(t *testing.T, interval time.Duration, pass func(ctx context.Context)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			pass(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+}
