@@ -17,6 +17,10 @@ import (
 // serverAttempts bounds the tries of one API-server call, as upstream's five retries.
 const serverAttempts = 6
 
+// drainVerdictGrace is how long past a drain's deadline the agent keeps asking a server that
+// still answers "in progress", to learn the server's verdict rather than report a bare timeout.
+const drainVerdictGrace = 10 * time.Second
+
 // run runs step for observation o of shadow brs.
 func (a *Agent) run(ctx context.Context, step Step, brs *v2.BottlerocketShadow, o Observation) error {
 	want := deref(o.Spec.Version)
@@ -135,23 +139,31 @@ func (a *Agent) drain(ctx context.Context, deadline time.Time) error {
 			return nil
 		}
 		now := a.cfg.Clock.Now()
+		inProgress := errors.Is(err, agentapi.ErrDrainInProgress)
 		switch {
 		case ctx.Err() != nil:
 			return context.Cause(ctx)
+		case inProgress && now.Before(deadline.Add(drainVerdictGrace)):
+			// The server ends its drain at the deadline and then answers with its verdict
+			// (which pods blocked it, or success just in time); an "in progress" answered
+			// around the deadline is asked again rather than reported.
 		case !now.Before(deadline):
 			return &Failure{Reason: statemachine.ReasonDrainTimeout, Message: fmt.Sprintf("the drain did not finish by %s: %v", deadline.UTC().Format(time.RFC3339), err)}
-		case !errors.Is(err, agentapi.ErrDrainInProgress) && !retriable(err):
+		case !inProgress && !retriable(err):
 			return err
 		}
 		// The server holds each request while it drains, so "in progress" is asked again
 		// soon; other failures (a replica going away, a failed drain) back off.
-		if errors.Is(err, agentapi.ErrDrainInProgress) {
+		if inProgress {
 			failures = 0
 		} else {
 			failures++
 		}
 		a.log.V(1).Info("Drain not finished", "reason", err.Error())
-		wait := min(hostapi.Backoff(failures, a.cfg.RetryBase, a.cfg.RetryMax, rand.Float64()), deadline.Sub(now))
+		wait := hostapi.Backoff(failures, a.cfg.RetryBase, a.cfg.RetryMax, rand.Float64())
+		if now.Before(deadline) {
+			wait = min(wait, deadline.Sub(now))
+		}
 		if err := a.sleep(ctx, wait); err != nil {
 			return err
 		}

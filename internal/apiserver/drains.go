@@ -38,12 +38,23 @@ type drains struct {
 	wg   sync.WaitGroup
 }
 
-// start returns the node's running drain, or starts one that ends at deadline. uid is the
-// Node's, for its Events.
+// finished reports whether the job has ended.
+func (j *drainJob) finished() bool {
+	select {
+	case <-j.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// start returns the node's running drain, or the failed drain with the same deadline (so that
+// an agent asking again after the deadline learns why it failed, e.g. which pods blocked it), or
+// starts one that ends at deadline. uid is the Node's, for its Events.
 func (d *drains) start(node, uid string, deadline time.Time) (job *drainJob, joined bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if j, ok := d.jobs[node]; ok {
+	if j, ok := d.jobs[node]; ok && (!j.finished() || j.deadline.Equal(deadline)) {
 		return j, true
 	}
 	ctx, cancel := context.WithCancel(d.base)
@@ -62,7 +73,8 @@ func (d *drains) start(node, uid string, deadline time.Time) (job *drainJob, joi
 		}
 		d.metrics.drains.WithLabelValues(result).Inc()
 		d.mu.Lock()
-		if d.jobs[node] == j {
+		// A failed drain stays, one per node, until the next drain or stop replaces it.
+		if d.jobs[node] == j && (j.err == nil || ctx.Err() != nil) {
 			delete(d.jobs, node)
 		}
 		d.mu.Unlock()
@@ -107,6 +119,9 @@ func (d *drains) run(ctx context.Context, node, uid string, deadline time.Time) 
 func (d *drains) stop(ctx context.Context, node string) error {
 	d.mu.Lock()
 	j, ok := d.jobs[node]
+	if ok && j.finished() {
+		delete(d.jobs, node)
+	}
 	d.mu.Unlock()
 	if !ok {
 		return nil

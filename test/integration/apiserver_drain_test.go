@@ -179,12 +179,18 @@ func TestAPIServerDrainStopsAtItsDeadline(t *testing.T) {
 	waitPDB(t, c, ns, "db", 0, 1)
 
 	start := time.Now()
-	err := a.Client.CordonAndDrain(ctx, time.Now().Add(3*time.Second))
+	deadline := start.Add(3 * time.Second)
+	err := a.Client.CordonAndDrain(ctx, deadline)
 	var se *agentapi.StatusError
 	if !errors.As(err, &se) || se.Code != http.StatusInternalServerError || !strings.Contains(se.Message, "deadline passed") || !strings.Contains(se.Message, ns+"/db-") {
 		t.Fatalf("drain past its deadline = %v; want 500 naming the deadline and the blocked pod", err)
 	}
 	t.Logf("drain blocked by a PDB answered after %s: %s", time.Since(start).Round(time.Millisecond), se.Message)
+	// An agent that missed that answer (its request ended at the deadline) asks again and
+	// learns the same verdict, not a bare "deadline passed before the drain started".
+	if err := a.Client.CordonAndDrain(ctx, deadline); !errors.As(err, &se) || se.Code != http.StatusInternalServerError || !strings.Contains(se.Message, ns+"/db-") {
+		t.Errorf("asking again after the deadline = %v; want the same 500 naming the blocked pod", err)
+	}
 	eventually(t, 10*time.Second, func() error {
 		ev, err := nodeEvent(ctx, c, a.Node, apiserver.EventDrainFailed)
 		switch {
