@@ -86,6 +86,8 @@ type Agent struct {
 	refreshedAt  time.Time // last successful refresh
 	refreshedFor string    // running version at that refresh
 	chosen       string    // chosen_update of that refresh
+	// lastSpec is the spec the last pass read, nil when it failed before reading one.
+	lastSpec *v2.BottlerocketShadowSpec
 }
 
 // errSpecChanged cancels a pass whose shadow spec changed under it.
@@ -223,11 +225,39 @@ func (a *Agent) loop(ctx context.Context) {
 			failures = 0
 		}
 		if err == nil {
-			// A failed pass retries after its backoff even if something changes meanwhile,
-			// so that a flapping watch cannot turn the backoff into a busy loop.
 			a.waitChange(ctx, changed, wait)
 		} else {
-			a.waitChange(ctx, nil, wait)
+			// A failed pass retries after its backoff, or sooner when the controller changes
+			// the shadow's spec (e.g. back to Idle); other changes do not end the backoff, so
+			// that a flapping watch cannot turn it into a busy loop.
+			a.waitSpecChange(ctx, a.lastSpec, wait)
+		}
+	}
+}
+
+// waitSpecChange waits until the cached shadow's spec differs from spec, d passes or ctx ends.
+// With spec nil it waits d or for ctx.
+func (a *Agent) waitSpecChange(ctx context.Context, spec *v2.BottlerocketShadowSpec, d time.Duration) {
+	t := a.cfg.Clock.NewTimer(d)
+	defer t.Stop()
+	key := client.ObjectKey{Namespace: a.cfg.Namespace, Name: v2.ShadowName(a.cfg.NodeName)}
+	for {
+		changed := a.changedCh()
+		if spec != nil {
+			var brs v2.BottlerocketShadow
+			if err := a.cache.Get(ctx, key, &brs); err == nil && !reflect.DeepEqual(*spec, brs.Spec) {
+				a.log.Info("Shadow spec changed; ending the backoff")
+				return
+			}
+		} else {
+			changed = nil
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-t.C():
+			return
 		}
 	}
 }

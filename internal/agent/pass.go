@@ -23,6 +23,7 @@ const cacheWait = 30 * time.Second
 // pass reads the world, runs steps until Decide has nothing left, and reports the status. An
 // error means nothing was reported and the pass should be retried.
 func (a *Agent) pass(ctx context.Context) error {
+	a.lastSpec = nil
 	var node corev1.Node
 	if err := a.cache.Get(ctx, client.ObjectKey{Name: a.cfg.NodeName}, &node); err != nil {
 		return fmt.Errorf("read Node %s: %w", a.cfg.NodeName, err)
@@ -38,6 +39,7 @@ func (a *Agent) pass(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.lastSpec = &brs.Spec
 	passCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	a.setPass(&brs.Spec, cancel)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	"github.com/go-logr/logr/testr"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -51,6 +52,10 @@ type agentEnv struct {
 	tokenPath, caPath string
 	// lbWait configures the agents started next; zero turns the exclusion off.
 	lbWait time.Duration
+	// retryBase configures the backoff of the agents started next; zero means 10ms.
+	retryBase time.Duration
+	// onLog, when set, sees every log line of the agents started next.
+	onLog func(line string)
 }
 
 // newAgentEnv starts an API server for a new namespace, a Ready Node with an agent pod, and a
@@ -95,14 +100,25 @@ func newHostClient(socket string) *hostapi.Client {
 // the agent's context and waits until Run returned.
 func (e *agentEnv) startAgent(t *testing.T) (kill func()) {
 	t.Helper()
+	retryBase, retryMax := 10*time.Millisecond, 200*time.Millisecond
+	if e.retryBase > 0 {
+		retryBase, retryMax = e.retryBase, e.retryBase
+	}
+	log := testr.NewWithOptions(t, testr.Options{LogTimestamp: true})
+	if e.onLog != nil {
+		log = funcr.New(func(prefix, args string) {
+			t.Log(prefix, args)
+			e.onLog(args)
+		}, funcr.Options{LogTimestamp: true})
+	}
 	a, err := agent.New(agent.Config{
 		NodeName: e.node.Name, Namespace: e.ns, Kube: cluster.Config,
 		Server:            &agentapi.Client{BaseURL: e.ts.URL, NodeName: e.node.Name, TokenPath: e.tokenPath, CAPath: e.caPath},
 		Host:              newHostClient(e.host.SocketPath()),
 		ExcludeFromLBWait: e.lbWait, DrainTimeout: time.Minute, RefreshInterval: 500 * time.Millisecond, Resync: time.Second,
 		RebootTimeout: 5 * time.Second, PollInterval: 5 * time.Millisecond,
-		RetryBase: 10 * time.Millisecond, RetryMax: 200 * time.Millisecond,
-		Log: testr.NewWithOptions(t, testr.Options{LogTimestamp: true}),
+		RetryBase: retryBase, RetryMax: retryMax,
+		Log: log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -504,4 +520,37 @@ func checkExcludedBeforeCordon(t *testing.T, history []corev1.Node) {
 		return
 	}
 	t.Errorf("the Node was never cordoned in %d versions", len(history))
+}
+
+func TestAgentEndsItsBackoffWhenTheSpecChanges(t *testing.T) {
+	e := newAgentEnv(t, hostapitest.Config{Version: agentOldVersion, Available: []string{agentOldVersion, agentNewVersion}})
+	e.retryBase = 2 * time.Minute // a failed pass waits at least a minute
+	failed := make(chan struct{}, 1)
+	e.onLog = func(line string) {
+		if strings.Contains(line, `"msg"="Pass failed; retrying"`) {
+			select {
+			case failed <- struct{}{}:
+			default:
+			}
+		}
+	}
+	e.startAgent(t)
+	e.waitIdleWithTarget(t, agentNewVersion)
+
+	// The host answers garbage for a while: the agent's passes fail and it backs off.
+	e.host.SetFaults(hostapitest.Faults{Garbage: true})
+	select {
+	case <-failed:
+	case <-time.After(agentWait):
+		t.Fatal("the agent never failed a pass against a host answering garbage")
+	}
+	e.host.SetFaults(hostapitest.Faults{})
+
+	// The controller asks for the update: the agent stages it now, not after its backoff.
+	start := time.Now()
+	e.setSpec(t, brupopv2.StateStagedAndPerformedUpdate, agentNewVersion)
+	e.waitStatus(t, inState(brupopv2.StateStagedAndPerformedUpdate))
+	if took := time.Since(start); took >= time.Minute {
+		t.Errorf("the agent staged the update %s after the spec changed, want before its 1m backoff ended", took.Round(time.Millisecond))
+	}
 }
