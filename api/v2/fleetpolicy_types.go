@@ -29,6 +29,7 @@ type FleetPolicyMonitoring struct {
 	// Period is how long the Node (and the selected pods) must stay Ready before the update is
 	// complete. "0s" disables monitoring, as upstream. Defaults to 5m.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="must be a non-negative duration such as 90s, 10m or 1h30m"
 	Period *metav1.Duration `json:"period,omitempty"`
 	// PodSelector selects pods on the node that must be Ready during the period.
 	// +optional
@@ -36,6 +37,7 @@ type FleetPolicyMonitoring struct {
 	// Deadline is how long past the period a node may take to become healthy before its
 	// monitoring fails. Defaults to 5m.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="must be a non-negative duration such as 90s, 10m or 1h30m"
 	Deadline *metav1.Duration `json:"deadline,omitempty"`
 }
 
@@ -43,15 +45,18 @@ type FleetPolicyMonitoring struct {
 type FleetPolicyStateTimeouts struct {
 	// StagedAndPerformedUpdate bounds download and activation. Defaults to 720s.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="must be a non-negative duration such as 90s, 10m or 1h30m"
 	StagedAndPerformedUpdate *metav1.Duration `json:"stagedAndPerformedUpdate,omitempty"`
 	// RebootedIntoUpdate bounds the reboot and the agent's return, counted from the end of the
 	// drain budget: the node may take drainTimeout (10m when unset) plus this to reach
 	// RebootedIntoUpdate. Defaults to 600s.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="must be a non-negative duration such as 90s, 10m or 1h30m"
 	RebootedIntoUpdate *metav1.Duration `json:"rebootedIntoUpdate,omitempty"`
 	// Reset bounds how long a node reset to Idle keeps its slot while its agent is silent.
 	// Defaults to 120s.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="must be a non-negative duration such as 90s, 10m or 1h30m"
 	Reset *metav1.Duration `json:"reset,omitempty"`
 }
 
@@ -79,6 +84,7 @@ type FleetPolicySpec struct {
 	FailureBudget *int32 `json:"failureBudget,omitempty"`
 	// DrainTimeout is the drain deadline handed to the API server. Defaults to the API server's.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="must be a non-negative duration such as 90s, 10m or 1h30m"
 	DrainTimeout *metav1.Duration `json:"drainTimeout,omitempty"`
 	// StateTimeouts bound every state of an update.
 	// +optional

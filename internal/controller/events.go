@@ -12,7 +12,8 @@ import (
 	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 )
 
-// Event reasons, on the shadow and on its Node (and on the FleetPolicy for halts).
+// Event reasons, on the shadow and on its Node (and on the FleetPolicy for halts and an invalid
+// policy).
 const (
 	EventUpdateStarted    = "UpdateStarted"
 	EventUpdateCompleted  = "UpdateCompleted"
@@ -21,6 +22,7 @@ const (
 	EventWaitingForWindow = "WaitingForWindow"
 	EventUpdatePaused     = "UpdatePaused"
 	EventRolloutHalted    = "RolloutHalted"
+	EventInvalidPolicy    = "InvalidPolicy"
 )
 
 // waitEvents are the wait reasons announced by an Event, once per wait.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -51,6 +52,7 @@ type Reconciler struct {
 	ledger      []rollout.VersionLedger
 	lastRunEnd  time.Time
 	lastGood    *rollout.Settings
+	invalidGen  int64 // the generation of the FleetPolicy last reported invalid
 	waits       map[string]rollout.WaitReason
 	announced   map[string]bool
 }
@@ -132,10 +134,18 @@ func (r *Reconciler) createPolicy(ctx context.Context) *v2.FleetPolicy {
 func (r *Reconciler) settings(ctx context.Context, fp *v2.FleetPolicy) (rollout.Settings, error) {
 	s, err := Settings(fp, r.environment, r.timeZone)
 	if err == nil {
-		r.lastGood = &s
+		r.lastGood, r.invalidGen = &s, 0
 		return s, nil
 	}
-	r.log(ctx).Error(err, "Invalid FleetPolicy, keeping the last valid settings")
+	// Said once per generation of the policy: every pass meets the same error until it is fixed.
+	if fp == nil || fp.Generation != r.invalidGen {
+		r.log(ctx).Error(err, "Invalid FleetPolicy, keeping the last valid settings")
+		if fp != nil {
+			r.invalidGen = fp.Generation
+			r.Recorder.Eventf(fp, nil, corev1.EventTypeWarning, EventInvalidPolicy, "ApplyPolicy",
+				"%s; the controller keeps the last valid settings", err)
+		}
+	}
 	if r.lastGood != nil {
 		return *r.lastGood, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -163,6 +164,92 @@ func TestControllerClosedWindowStartsNothing(t *testing.T) {
 			t.Errorf("%s: WaitingForWindow Events %d (series %v), want one, once", n, len(evs), evs[0].Series)
 		}
 	}
+}
+
+// TestControllerKeepsTheLastValidPolicy breaks a FleetPolicy that keeps the window closed: the
+// controller says so (status, one Warning Event) and keeps the closed window rather than falling
+// back to "always open"; once fixed, the policy applies.
+func TestControllerKeepsTheLastValidPolicy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := adminClient(t)
+	ns := newNamespace(t, c)
+	closedHour := (time.Now().UTC().Hour() + 12) % 24
+	fleetPolicy(t, c, ns, func(s *brupopv2.FleetPolicySpec) {
+		s.Schedule = &brupopv2.FleetPolicySchedule{Cron: fmt.Sprintf("* * %d * * * *", closedHour)}
+	})
+	names := nodeNames(ns, 2)
+	for _, n := range names {
+		newFleetNode(t, c, ns, n)
+	}
+	startController(t, controllerIdentity(t, c, ns, nil), testOptions(ns, "unlimited"))
+	key := client.ObjectKey{Namespace: ns, Name: brupopv2.DefaultFleetPolicyName}
+	readyCondition := func(want metav1.ConditionStatus, reason, text string) {
+		t.Helper()
+		eventually(t, 20*time.Second, func() error {
+			var fp brupopv2.FleetPolicy
+			if err := c.Get(ctx, key, &fp); err != nil {
+				return err
+			}
+			ready := meta.FindStatusCondition(fp.Status.Conditions, controller.ConditionReady)
+			if ready == nil || ready.Status != want || ready.Reason != reason || !strings.Contains(ready.Message, text) || ready.ObservedGeneration != fp.Generation {
+				return fmt.Errorf("Ready condition %+v at generation %d, want %s %s mentioning %q", ready, fp.Generation, want, reason, text)
+			}
+			return nil
+		})
+	}
+	readyCondition(metav1.ConditionTrue, "Applied", "")
+	setSchedule := func(cron string) {
+		t.Helper()
+		var fp brupopv2.FleetPolicy
+		if err := c.Get(ctx, key, &fp); err != nil {
+			t.Fatal(err)
+		}
+		fp.Spec.Schedule.Cron = cron
+		if err := c.Update(ctx, &fp); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	setSchedule("every night at ten")
+	readyCondition(metav1.ConditionFalse, "InvalidPolicy", "every night at ten")
+	hasEvent(t, c, ns, brupopv2.DefaultFleetPolicyName, controller.EventInvalidPolicy, "keeps the last valid settings")
+	// Passes go on (a status write), still in the closed window, and the Event is not repeated.
+	var brs brupopv2.BottlerocketShadow
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: brupopv2.ShadowName(names[0])}, &brs); err != nil {
+		t.Fatal(err)
+	}
+	brs.Status.FailureReason = "touched"
+	if err := c.Status().Update(ctx, &brs); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second) // give a wrong start the time to happen
+	var list brupopv2.BottlerocketShadowList
+	if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range list.Items {
+		if s.Spec.State != brupopv2.StateIdle {
+			t.Errorf("%s started while the policy was invalid: the controller dropped the closed window", s.Name)
+		}
+	}
+	if evs := events(t, c, ns, brupopv2.DefaultFleetPolicyName, controller.EventInvalidPolicy); len(evs) != 1 || (evs[0].Series != nil && evs[0].Series.Count > 1) {
+		t.Errorf("InvalidPolicy Events: %d, want one, once", len(evs))
+	}
+
+	setSchedule("* * * * * *") // always open
+	readyCondition(metav1.ConditionTrue, "Applied", "")
+	eventually(t, 20*time.Second, func() error {
+		if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for _, s := range list.Items {
+			if s.Spec.State == brupopv2.StateIdle {
+				return fmt.Errorf("%s did not start once the policy was fixed", s.Name)
+			}
+		}
+		return nil
+	})
 }
 
 func TestControllerStuckNodeTimesOutAndFreesItsSlot(t *testing.T) {
