@@ -138,7 +138,7 @@ func (o *Observer) Sample(ctx context.Context, now time.Time) (Snapshot, error) 
 // failed (crash_count) or the controller recorded a release failure of the target for it (a
 // failed monitoring leaves crash_count alone).
 func (o *Observer) row(node *corev1.Node, brs *v2.BottlerocketShadow, releaseFailed bool, now time.Time) NodeRow {
-	r := shadowRow(brs, now)
+	r := shadowRow(brs, statemachine.FactsOf(node, nil), now)
 	r.Name, r.Ready, r.Unschedulable = node.Name, nodeReady(node), node.Spec.Unschedulable
 	to := o.c.Target()
 	r.Fail = !r.InFlight && (releaseFailed || r.CrashCount > 0 && r.Version != to)
@@ -153,8 +153,10 @@ func (o *Observer) row(node *corev1.Node, brs *v2.BottlerocketShadow, releaseFai
 	return r
 }
 
-// shadowRow is what a node's shadow says; "?" versions until its agent reported.
-func shadowRow(brs *v2.BottlerocketShadow, now time.Time) NodeRow {
+// shadowRow is what a node's shadow says; "?" versions until its agent reported. A node is in
+// flight as the controller counts it: its update runs, or it was reset while its Node is still
+// cordoned by Brupop or NotReady.
+func shadowRow(brs *v2.BottlerocketShadow, node statemachine.NodeFacts, now time.Time) NodeRow {
 	r := NodeRow{State: v2.StateIdle, Desired: v2.StateIdle, Version: "?", Target: "?"}
 	if brs == nil {
 		return r
@@ -163,7 +165,7 @@ func shadowRow(brs *v2.BottlerocketShadow, now time.Time) NodeRow {
 	if t := brs.Spec.StateTransitionTimestamp; t != nil {
 		r.DesiredSince = t.Time
 	}
-	r.InFlight = statemachine.InFlight(brs, statemachine.DefaultConfig(), now)
+	r.InFlight = statemachine.NodeInFlight(brs, node, statemachine.DefaultConfig(), now)
 	if st := brs.Status; st != nil {
 		r.State, r.Version, r.Target, r.CrashCount = st.CurrentState, st.CurrentVersion, st.TargetVersion, st.CrashCount
 		r.Reason = st.FailureReason

@@ -85,27 +85,12 @@ func (in *input) unhealthyMessage(period time.Duration) string {
 		period, in.cfg.Deadline(v2.StateMonitoringUpdate), in.version(), in.healthMessage())
 }
 
-// InFlight reports whether a shadow holds an update slot at now: upstream's active set (spec
+// NodeInFlight reports whether a shadow holds an update slot at now: upstream's active set (spec
 // 4.3: status present and current_state != Idle, or spec.state != status.current_state), except
 // a node whose spec was reset to Idle more than Deadlines.Reset ago and whose agent still has
-// not reported Idle (a dead agent must not hold a slot forever).
-func InFlight(brs *v2.BottlerocketShadow, cfg Config, now time.Time) bool {
-	return SpecInFlight(&brs.Spec, brs.Status, cfg, now)
-}
-
-// SpecInFlight is InFlight for a shadow whose spec is replaced by spec, such as the spec a
-// decision is about to write.
-func SpecInFlight(spec *v2.BottlerocketShadowSpec, st *v2.BottlerocketShadowStatus, cfg Config, now time.Time) bool {
-	if st == nil || (st.CurrentState == v2.StateIdle && spec.State == v2.StateIdle) {
-		return false
-	}
-	return !specAbandoned(spec, st, cfg, now)
-}
-
-// NodeInFlight is InFlight knowing the shadow's Node: a shadow abandoned by its agent (spec
-// reset to Idle more than Deadlines.Reset ago) still holds its slot while its Node is Disrupted
-// (cordoned by Brupop, or NotReady and not deleted), so that a dead agent does not let another
-// node start while its own is still out of service.
+// not reported Idle (a dead agent must not hold a slot forever). Such an abandoned node still
+// holds its slot while its Node is Disrupted (cordoned by Brupop, or NotReady and not deleted),
+// so that a dead agent does not let another node start while its own is out of service.
 func NodeInFlight(brs *v2.BottlerocketShadow, node NodeFacts, cfg Config, now time.Time) bool {
 	return SpecNodeInFlight(&brs.Spec, brs.Status, node, cfg, now)
 }

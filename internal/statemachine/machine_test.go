@@ -246,8 +246,9 @@ func TestInFlight(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := InFlight(tc.brs, cfg, t0.Add(tc.now)); got != tc.want {
-				t.Errorf("InFlight = %v, want %v", got, tc.want)
+			// A healthy, schedulable Node: only the shadow decides.
+			if got := NodeInFlight(tc.brs, NodeFacts{Ready: true, PodsReady: true}, cfg, t0.Add(tc.now)); got != tc.want {
+				t.Errorf("NodeInFlight = %v, want %v", got, tc.want)
 			}
 		})
 	}
@@ -278,10 +279,6 @@ func TestNodeInFlight(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := NodeInFlight(tc.brs, tc.node, cfg, t0.Add(tc.now)); got != tc.want {
 				t.Errorf("NodeInFlight = %v, want %v", got, tc.want)
-			}
-			// Node-aware counting only ever adds abandoned shadows to InFlight.
-			if old := InFlight(tc.brs, cfg, t0.Add(tc.now)); old && !tc.want {
-				t.Errorf("InFlight = true, NodeInFlight = false")
 			}
 		})
 	}
