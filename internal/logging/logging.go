@@ -11,8 +11,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/lmittmann/tint"
 )
 
 // Environment variables upstream Brupop reads, kept by name.
@@ -29,7 +31,7 @@ type Options struct {
 	// Filter is a tracing directive; its most verbose level is used, as slog has no per-target
 	// levels.
 	Filter string
-	// ANSI is accepted for compatibility; slog's text handler writes no colours.
+	// ANSI colours the text formats (levels, keys, errors); json is never coloured.
 	ANSI bool
 }
 
@@ -107,9 +109,15 @@ func New(w io.Writer, o Options) (logr.Logger, error) {
 		return logr.Discard(), err
 	}
 	hopts := &slog.HandlerOptions{Level: level, AddSource: o.Format == "full"}
-	var h slog.Handler = slog.NewTextHandler(w, hopts)
-	if o.Format == "json" {
+	var h slog.Handler
+	switch {
+	case o.Format == "json":
 		h = slog.NewJSONHandler(w, hopts)
+	case o.ANSI:
+		// slog's text handler has no colours; tint is its coloured twin.
+		h = tint.NewHandler(w, &tint.Options{Level: level, AddSource: hopts.AddSource, TimeFormat: time.RFC3339Nano})
+	default:
+		h = slog.NewTextHandler(w, hopts)
 	}
 	return logr.FromSlogHandler(h), nil
 }

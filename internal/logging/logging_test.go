@@ -3,6 +3,7 @@ package logging
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -68,5 +69,32 @@ func TestNewWritesJSONAtTheLevel(t *testing.T) {
 	}
 	if line["msg"] != "Cordoned Node" || line["node"] != "node-1" {
 		t.Errorf("line = %v", line)
+	}
+}
+
+func TestANSIColoursOnlyTheTextFormats(t *testing.T) {
+	const esc = "\x1b["
+	for _, tc := range []struct {
+		format     string
+		ansi, want bool
+	}{
+		{"pretty", true, true},
+		{"compact", true, true},
+		{"pretty", false, false},
+		{"json", true, false},
+	} {
+		var buf bytes.Buffer
+		log, err := New(&buf, Options{Format: tc.format, Filter: "info", ANSI: tc.ansi})
+		if err != nil {
+			t.Fatal(err)
+		}
+		log.Error(errors.New("boom"), "Drain failed", "node", "node-1")
+		out := buf.String()
+		if got := strings.Contains(out, esc); got != tc.want {
+			t.Errorf("format %s, ANSI %v: coloured = %v, want %v: %q", tc.format, tc.ansi, got, tc.want, out)
+		}
+		if !strings.Contains(out, "Drain failed") || !strings.Contains(out, "node-1") || !strings.Contains(out, "boom") {
+			t.Errorf("format %s, ANSI %v: %q lacks the message, the node or the error", tc.format, tc.ansi, out)
+		}
 	}
 }
