@@ -115,7 +115,7 @@ func New(w io.Writer, o Options) (logr.Logger, error) {
 		h = slog.NewJSONHandler(w, hopts)
 	case o.ANSI:
 		// slog's text handler has no colours; tint is its coloured twin.
-		h = tint.NewHandler(w, &tint.Options{Level: level, AddSource: hopts.AddSource, TimeFormat: time.RFC3339Nano})
+		h = tint.NewTextHandler(w, &tint.Options{Level: level, AddSource: hopts.AddSource, TimeFormat: time.RFC3339Nano})
 	default:
 		h = slog.NewTextHandler(w, hopts)
 	}
