@@ -48,14 +48,18 @@ func (j *drainJob) finished() bool {
 	}
 }
 
-// start returns the node's running drain, or the failed drain with the same deadline (so that
-// an agent asking again after the deadline learns why it failed, e.g. which pods blocked it), or
-// starts one that ends at deadline. uid is the Node's, for its Events.
+// start returns the node's running drain, or starts one that ends at deadline. Past the
+// deadline, it returns the failed drain with that deadline, so that an agent asking again learns
+// why it failed (which pods blocked it) rather than that it is too late to start; before it, a
+// failed drain is started again. uid is the Node's, for its Events.
 func (d *drains) start(node, uid string, deadline time.Time) (job *drainJob, joined bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if j, ok := d.jobs[node]; ok && (!j.finished() || j.deadline.Equal(deadline)) {
-		return j, true
+	if j, ok := d.jobs[node]; ok {
+		verdict := j.deadline.Equal(deadline) && !d.clock.Now().Before(deadline)
+		if !j.finished() || verdict {
+			return j, true
+		}
 	}
 	ctx, cancel := context.WithCancel(d.base)
 	j := &drainJob{deadline: deadline, done: make(chan struct{}), cancel: cancel}
