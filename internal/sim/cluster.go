@@ -49,8 +49,6 @@ type Cluster struct {
 	runCtx     context.Context
 	apiServer  *running
 	controller *running
-	// clock is the controller's clock (see AdvanceControllerClock).
-	clock *skewedClock
 
 	mu      sync.Mutex
 	target  string          // the version the rollout goes to: Options.To, or PublishFix's
@@ -69,7 +67,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	c = &Cluster{Options: opts, components: opts.Components, log: opts.Log, clock: &skewedClock{},
+	c = &Cluster{Options: opts, components: opts.Components, log: opts.Log,
 		target: opts.To, deleted: map[string]bool{}}
 	if c.components == nil {
 		c.components = DefaultComponents()

@@ -7,7 +7,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
-	k8sclock "k8s.io/utils/clock"
 )
 
 // RunFunc runs a component until ctx ends. It returns nil when ctx ended, an error when the
@@ -36,9 +35,6 @@ type ControllerEnv struct {
 	Namespace string
 	// MaxConcurrentUpdate is the environment's default of the FleetPolicy's concurrency.
 	MaxConcurrentUpdate string
-	// Clock is the controller's time source: the real clock, moved forward by
-	// Cluster.AdvanceControllerClock.
-	Clock k8sclock.PassiveClock
 	// Log receives the controller's logs.
 	Log logr.Logger
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -128,11 +127,6 @@ func (c *Cluster) RestartController(ctx context.Context) error {
 	return c.startController(c.runCtx)
 }
 
-// AdvanceControllerClock moves the controller's clock forward by d, so a story can skip a wait
-// (such as a node's backoff) instead of waiting. Deadlines of nodes in flight would move too:
-// advance it only while no node is in flight.
-func (c *Cluster) AdvanceControllerClock(d time.Duration) { c.clock.offset.Add(int64(d)) }
-
 // DeleteNode deletes the Node as a terminated instance would go: its agent stops for good and
 // the Node object is deleted (its shadow follows by garbage collection).
 func (c *Cluster) DeleteNode(ctx context.Context, node string) error {
@@ -159,12 +153,3 @@ func (c *Cluster) node(name string) (*simNode, error) {
 	}
 	return nil, fmt.Errorf("sim: no node %s", name)
 }
-
-// skewedClock is the real clock moved forward by an offset that only grows.
-type skewedClock struct{ offset atomic.Int64 }
-
-// Now returns the real time plus the offset.
-func (s *skewedClock) Now() time.Time { return time.Now().Add(time.Duration(s.offset.Load())) }
-
-// Since returns the time elapsed since t on this clock.
-func (s *skewedClock) Since(t time.Time) time.Duration { return s.Now().Sub(t) }

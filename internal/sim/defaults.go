@@ -51,7 +51,7 @@ func realController(env ControllerEnv) (RunFunc, error) {
 		Namespace: env.Namespace, NodeName: controllerNode,
 		Environment: rollout.Environment{MaxConcurrentUpdate: env.MaxConcurrentUpdate},
 		TimeZone:    "UTC", MetricsAddr: "0", HealthAddr: "0",
-		LogFormat: "json", LogFilter: "info", Clock: env.Clock,
+		LogFormat: "json", LogFilter: "info",
 	}
 	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("sim: %w", err)

@@ -174,7 +174,7 @@ func (c *Cluster) startController(ctx context.Context) error {
 	}
 	run, err := f(ControllerEnv{
 		REST: cfg, Namespace: Namespace, MaxConcurrentUpdate: strconv.Itoa(c.Options.MaxConcurrent),
-		Clock: c.clock, Log: c.log.WithName("controller"),
+		Log: c.log.WithName("controller"),
 	})
 	if err != nil {
 		return fmt.Errorf("sim: controller: %w", err)

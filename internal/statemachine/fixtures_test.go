@@ -12,6 +12,7 @@ var t0 = time.Date(2024, 5, 6, 10, 0, 0, 0, time.UTC)
 const (
 	vOld = "1.19.0"
 	vNew = "1.20.0"
+	vFix = "1.20.1"
 )
 
 type opt func(*v2.BottlerocketShadow)

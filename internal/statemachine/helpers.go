@@ -69,6 +69,22 @@ func (in *input) backoffInputs() (int32, time.Time) {
 	return in.status.CrashCount + in.record.Count, last
 }
 
+// releaseFailureOfAnotherVersion reports whether the node's last failure pointed at the release
+// it was updating to and the node now targets another version (a fix was published). The
+// failure budget contains a bad release; the per-node backoff is for trouble with the node, and
+// a bad release says nothing about the node taking another one, so it does not delay the fix.
+func (in *input) releaseFailureOfAnotherVersion() bool {
+	failed := in.brs.Spec.Version
+	if failed == nil || *failed == in.status.TargetVersion {
+		return false
+	}
+	reason := in.record.Reason
+	if t := in.status.StateTransitionFailureTimestamp; t != nil && t.After(in.record.At) {
+		reason, _ = ParseFailureReason(in.status.FailureReason)
+	}
+	return Classify(reason) == ClassRelease
+}
+
 func (in *input) healthMessage() string {
 	switch {
 	case !in.node.Ready:

@@ -226,7 +226,7 @@ func checkIdle(in *input) (Decision, bool) {
 			Message: "Running " + st.CurrentVersion + ", no update available"}, true
 	}
 	crashes, last := in.backoffInputs()
-	if !BackoffAllows(crashes, last, in.now) {
+	if !BackoffAllows(crashes, last, in.now) && !in.releaseFailureOfAnotherVersion() {
 		return Decision{Spec: in.brs.Spec, Outcome: OutcomeBackoff, Wake: BackoffEnds(crashes, last),
 			Message: fmt.Sprintf("Failed %d times, last at %s: retrying after %s", crashes, last.UTC().Format(time.RFC3339), BackoffEnds(crashes, last).UTC().Format(time.RFC3339))}, true
 	}
