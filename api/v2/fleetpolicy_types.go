@@ -89,6 +89,13 @@ type FleetPolicySpec struct {
 	// StateTimeouts bound every state of an update.
 	// +optional
 	StateTimeouts *FleetPolicyStateTimeouts `json:"stateTimeouts,omitempty"`
+	// MaxVersion caps the Bottlerocket version nodes update to, such as the version a staging
+	// fleet validated: a node updates to the newest version its host offers, or to MaxVersion
+	// when the host offers a newer one; a node at or past it is left alone (never downgraded).
+	// Unset: the newest version, as upstream.
+	// +kubebuilder:validation:Pattern=`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`
+	// +optional
+	MaxVersion string `json:"maxVersion,omitempty"`
 }
 
 // FleetPolicyNodeFailure is one release failure of a node.

@@ -152,15 +152,13 @@ func Settings(fp *v2.FleetPolicy, c Controller) (rollout.Settings, error) {
 	return s, nil
 }
 
-// targetVersion returns the version a shadow is updating or would update to.
-func targetVersion(s *v2.BottlerocketShadow) string {
+// targetVersion returns the version a shadow is updating or would update to under cfg (capped
+// by the FleetPolicy's maxVersion).
+func targetVersion(s *v2.BottlerocketShadow, cfg statemachine.Config) string {
 	if s.Spec.Version != nil && s.Spec.State != v2.StateIdle {
 		return *s.Spec.Version
 	}
-	if s.Status != nil {
-		return s.Status.TargetVersion
-	}
-	return ""
+	return cfg.Target(s.Status)
 }
 
 // crashes returns the node's consecutive failures: the agent's and the controller's.

@@ -124,7 +124,7 @@ func BuildStatus(in Input) Status {
 // row returns the table row of one member.
 func (a *analysis) row(m *member) NodeRow {
 	s := m.shadow
-	r := NodeRow{Node: m.node, TargetState: s.Spec.State, TargetVersion: targetVersion(s), CrashCount: crashes(s)}
+	r := NodeRow{Node: m.node, TargetState: s.Spec.State, TargetVersion: targetVersion(s, a.settings.Policy.StateMachine), CrashCount: crashes(s)}
 	if t := s.Spec.StateTransitionTimestamp; t != nil {
 		r.Since = t.Time
 	}

@@ -65,13 +65,17 @@ func Why(in Input, node string) (Explanation, error) {
 		a.explainWait(m, &e)
 	case m.starting:
 		e.Verdict = VerdictStarting
-		e.Summary = fmt.Sprintf("It may update now: the controller starts its update to %s on its next pass.", s.Status.TargetVersion)
+		e.Summary = fmt.Sprintf("It may update now: the controller starts its update to %s on its next pass.", targetVersion(s, a.settings.Policy.StateMachine))
 		e.Details = []string{a.slotsLine()}
 	case m.inFlight:
 		a.explainInFlight(m, &e)
 	default:
 		e.Verdict = VerdictUpToDate
 		e.Summary = fmt.Sprintf("It is up to date: it runs %s and its host offers no newer version.", s.Status.CurrentVersion)
+		if limit := a.settings.Policy.StateMachine.MaxVersion; limit != nil && s.Status.CurrentVersion != s.Status.TargetVersion {
+			e.Summary = fmt.Sprintf("It is up to date for this fleet: it runs %s and the FleetPolicy's maxVersion %s holds it back from %s, which its host offers.",
+				s.Status.CurrentVersion, limit.Original(), s.Status.TargetVersion)
+		}
 	}
 	if !m.optedIn && e.Verdict != VerdictNotManaged && (m.wait == nil || m.wait.Reason != rollout.WaitNotOptedIn) {
 		e.Details = append(e.Details, "Note: the Node lacks the opt-in label, so no new update will start on it: "+labelCommand(node))
@@ -188,7 +192,7 @@ func (a *analysis) explainInFlight(m *member, e *Explanation) {
 	s := m.shadow
 	e.Verdict = VerdictUpdating
 	e.Summary = fmt.Sprintf("It is updating to %s: the controller wants %s, the agent reports %s.",
-		targetVersion(s), s.Spec.State, s.Status.CurrentState)
+		targetVersion(s, a.settings.Policy.StateMachine), s.Spec.State, s.Status.CurrentState)
 	e.Details = []string{m.decision.Message}
 	if t := s.Spec.StateTransitionTimestamp; t != nil {
 		e.Details = append(e.Details, fmt.Sprintf("In %s since %s (%s ago).", s.Spec.State, stamp(t.Time), Age(a.in.Now.Sub(t.Time))))

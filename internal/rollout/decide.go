@@ -75,7 +75,7 @@ func (p *pass) evaluate() {
 			p.plan.InFlight++
 		}
 		if d.Outcome == statemachine.OutcomeBackoff {
-			p.plan.Waiting = append(p.plan.Waiting, Wait{Node: node, Version: m.Shadow.Status.TargetVersion, Reason: WaitBackoff, Until: d.Wake})
+			p.plan.Waiting = append(p.plan.Waiting, Wait{Node: node, Version: cfg.Target(m.Shadow.Status), Reason: WaitBackoff, Until: d.Wake})
 		}
 	}
 }

@@ -85,6 +85,9 @@ func SettingsFrom(fp *v2.FleetPolicy, env Environment) (Settings, error) {
 			duration(&d.Reset, t.Reset, "stateTimeouts.reset"))
 	}
 	errs = append(errs, duration(&s.DrainTimeout, spec.DrainTimeout, "drainTimeout"))
+	if err := s.Policy.StateMachine.SetMaxVersion(spec.MaxVersion); err != nil {
+		errs = append(errs, fmt.Errorf("rollout: maxVersion: %w", err))
+	}
 	// The RebootedIntoUpdate deadline counts from the end of the drain budget the agent gets;
 	// without a drainTimeout the agent's default (statemachine.DefaultDrainTimeout) applies.
 	if s.DrainTimeout > 0 {

@@ -45,6 +45,7 @@ func TestSettingsFrom(t *testing.T) {
 		{name: "bad zone", env: env, fp: &v2.FleetPolicy{Spec: v2.FleetPolicySpec{Schedule: &v2.FleetPolicySchedule{TimeZone: "Mars/Olympus"}}}, wantErr: "IANA time zone"},
 		{name: "zero budget", env: env, fp: &v2.FleetPolicy{Spec: v2.FleetPolicySpec{FailureBudget: &zero}}, wantErr: "at least 1"},
 		{name: "negative timeout", env: env, fp: &v2.FleetPolicy{Spec: v2.FleetPolicySpec{StateTimeouts: &v2.FleetPolicyStateTimeouts{Reset: dur(-time.Second)}}}, wantErr: "stateTimeouts.reset"},
+		{name: "maxVersion not a version", env: env, fp: &v2.FleetPolicy{Spec: v2.FleetPolicySpec{MaxVersion: "1.21"}}, wantErr: "maxVersion"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

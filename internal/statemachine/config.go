@@ -1,7 +1,10 @@
 package statemachine
 
 import (
+	"fmt"
 	"time"
+
+	"github.com/Masterminds/semver/v3"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 )
@@ -53,6 +56,56 @@ type Config struct {
 	// RebootedIntoUpdate deadline from the spec's transition; 0 means DefaultDrainTimeout, the
 	// agent's and API server's own default.
 	DrainTimeout time.Duration
+	// MaxVersion, when set (with SetMaxVersion), caps the version nodes update to: a node
+	// updates to the version its host offers, or to MaxVersion when the host offers a newer
+	// one, and a node already at or past it is up to date (never downgraded).
+	MaxVersion *semver.Version
+}
+
+// SetMaxVersion parses v (empty for none) into MaxVersion.
+func (c *Config) SetMaxVersion(v string) error {
+	if v == "" {
+		c.MaxVersion = nil
+		return nil
+	}
+	parsed, err := semver.StrictNewVersion(v)
+	if err != nil {
+		return fmt.Errorf("version %q: want a semantic version such as 1.21.0: %w", v, err)
+	}
+	c.MaxVersion = parsed
+	return nil
+}
+
+// Target returns the version a node whose agent reports st should update to: st.target_version
+// (the newest its host offers), capped at MaxVersion. A version that does not parse is not
+// capped.
+func (c Config) Target(st *v2.BottlerocketShadowStatus) string {
+	if st == nil {
+		return ""
+	}
+	if c.MaxVersion == nil {
+		return st.TargetVersion
+	}
+	offered, err := semver.StrictNewVersion(st.TargetVersion)
+	if err != nil || !offered.GreaterThan(c.MaxVersion) {
+		return st.TargetVersion
+	}
+	return c.MaxVersion.Original()
+}
+
+// UpToDate reports whether a node whose agent reports st has nothing to update to: it runs its
+// Target, or (with MaxVersion) a version at or past it, as upstream compares the strings.
+func (c Config) UpToDate(st *v2.BottlerocketShadowStatus) bool {
+	target := c.Target(st)
+	if st.CurrentVersion == target {
+		return true
+	}
+	if c.MaxVersion == nil {
+		return false
+	}
+	current, err1 := semver.StrictNewVersion(st.CurrentVersion)
+	want, err2 := semver.StrictNewVersion(target)
+	return err1 == nil && err2 == nil && !current.LessThan(want)
 }
 
 // DefaultConfig returns the defaults above.

@@ -16,7 +16,7 @@ func (in *input) version() string {
 	if v := in.brs.Spec.Version; v != nil {
 		return *v
 	}
-	return in.status.TargetVersion
+	return in.cfg.Target(in.status)
 }
 
 // reset returns spec Idle with the timestamp now and the version kept, as upstream on failure.
@@ -75,7 +75,7 @@ func (in *input) backoffInputs() (int32, time.Time) {
 // a bad release says nothing about the node taking another one, so it does not delay the fix.
 func (in *input) releaseFailureOfAnotherVersion() bool {
 	failed := in.brs.Spec.Version
-	if failed == nil || *failed == in.status.TargetVersion {
+	if failed == nil || *failed == in.cfg.Target(in.status) {
 		return false
 	}
 	reason := in.record.Reason

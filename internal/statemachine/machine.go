@@ -221,16 +221,19 @@ func checkIdle(in *input) (Decision, bool) {
 		return Decision{}, false
 	}
 	st := in.status
-	if st.CurrentVersion == st.TargetVersion {
-		return Decision{Spec: v2.BottlerocketShadowSpec{State: v2.StateIdle}, Outcome: OutcomeUpToDate,
-			Message: "Running " + st.CurrentVersion + ", no update available"}, true
+	if in.cfg.UpToDate(st) {
+		msg := "Running " + st.CurrentVersion + ", no update available"
+		if st.CurrentVersion != st.TargetVersion && in.cfg.MaxVersion != nil {
+			msg = fmt.Sprintf("Running %s: the FleetPolicy's maxVersion %s holds it back from %s", st.CurrentVersion, in.cfg.MaxVersion.Original(), st.TargetVersion)
+		}
+		return Decision{Spec: v2.BottlerocketShadowSpec{State: v2.StateIdle}, Outcome: OutcomeUpToDate, Message: msg}, true
 	}
 	crashes, last := in.backoffInputs()
 	if !BackoffAllows(crashes, last, in.now) && !in.releaseFailureOfAnotherVersion() {
 		return Decision{Spec: in.brs.Spec, Outcome: OutcomeBackoff, Wake: BackoffEnds(crashes, last),
 			Message: fmt.Sprintf("Failed %d times, last at %s: retrying after %s", crashes, last.UTC().Format(time.RFC3339), BackoffEnds(crashes, last).UTC().Format(time.RFC3339))}, true
 	}
-	target := st.TargetVersion
+	target := in.cfg.Target(st)
 	return Decision{Spec: v2.BottlerocketShadowSpec{State: v2.StateStagedAndPerformedUpdate, StateTransitionTimestamp: ts(in.now), Version: &target},
 		Start: true, Outcome: OutcomeStart, Message: "Update from " + st.CurrentVersion + " to " + target}, true
 }

@@ -332,3 +332,52 @@ func TestFailureReason(t *testing.T) {
 		})
 	}
 }
+
+func TestMaxVersion(t *testing.T) {
+	var cfg Config
+	if err := cfg.SetMaxVersion("1.20"); err == nil {
+		t.Fatal(`SetMaxVersion("1.20") accepted a version without a patch number`)
+	}
+	if err := cfg.SetMaxVersion(vNew); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name             string
+		current, offered string
+		wantTarget       string
+		wantUpToDate     bool
+	}{
+		{"offered below the cap", vOld, "1.19.5", "1.19.5", false},
+		{"offered at the cap", vOld, vNew, vNew, false},
+		{"offered past the cap: capped", vOld, "1.21.0", vNew, false},
+		{"at the cap, newer offered: held", vNew, "1.21.0", vNew, true},
+		{"past the cap: never downgraded", "1.20.3", "1.21.0", vNew, true},
+		{"nothing offered", vOld, vOld, vOld, true},
+		{"offered version unparsable: not capped", vOld, "latest", "latest", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &v2.BottlerocketShadowStatus{CurrentVersion: tc.current, TargetVersion: tc.offered}
+			if got := cfg.Target(st); got != tc.wantTarget {
+				t.Errorf("Target = %s, want %s", got, tc.wantTarget)
+			}
+			if got := cfg.UpToDate(st); got != tc.wantUpToDate {
+				t.Errorf("UpToDate = %v, want %v", got, tc.wantUpToDate)
+			}
+			d := Next(shadow(reported(idle, tc.current, tc.offered)), healthy, withMax(cfg), t0)
+			switch {
+			case tc.wantUpToDate && d.Outcome != OutcomeUpToDate:
+				t.Errorf("Next: %s (%s), want UpToDate", d.Outcome, d.Message)
+			case !tc.wantUpToDate && (d.Outcome != OutcomeStart || *d.Spec.Version != tc.wantTarget):
+				t.Errorf("Next: %s to %v, want a start to %s", d.Outcome, d.Spec.Version, tc.wantTarget)
+			}
+		})
+	}
+}
+
+// withMax returns the default configuration with cfg's MaxVersion.
+func withMax(cfg Config) Config {
+	c := DefaultConfig()
+	c.MaxVersion = cfg.MaxVersion
+	return c
+}

@@ -223,16 +223,18 @@ func TestControllerKeepsTheLastValidPolicy(t *testing.T) {
 	if err := c.Status().Update(ctx, &brs); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Second) // give a wrong start the time to happen
 	var list brupopv2.BottlerocketShadowList
-	if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range list.Items {
-		if s.Spec.State != brupopv2.StateIdle {
-			t.Errorf("%s started while the policy was invalid: the controller dropped the closed window", s.Name)
+	holds(t, 2*time.Second, func() error {
+		if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return err
 		}
-	}
+		for _, s := range list.Items {
+			if s.Spec.State != brupopv2.StateIdle {
+				return fmt.Errorf("%s started while the policy was invalid: the controller dropped the closed window", s.Name)
+			}
+		}
+		return nil
+	})
 	if evs := events(t, c, ns, brupopv2.DefaultFleetPolicyName, controller.EventInvalidPolicy); len(evs) != 1 || (evs[0].Series != nil && evs[0].Series.Count > 1) {
 		t.Errorf("InvalidPolicy Events: %d, want one, once", len(evs))
 	}
@@ -250,6 +252,65 @@ func TestControllerKeepsTheLastValidPolicy(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestControllerCapsUpdatesAtMaxVersion: with maxVersion between the running and the offered
+// version, nodes update to maxVersion and a node already there is left alone; lifting the cap
+// (as after a staging fleet validated the newest) updates every node to it.
+func TestControllerCapsUpdatesAtMaxVersion(t *testing.T) {
+	t.Parallel()
+	const capVersion = "1.19.5" // between ctrlOldVersion and ctrlNewVersion
+	ctx := context.Background()
+	c := adminClient(t)
+	ns := newNamespace(t, c)
+	fleetPolicy(t, c, ns, func(s *brupopv2.FleetPolicySpec) { s.MaxVersion = capVersion })
+	fw := watchFleet(t, ns)
+	names := nodeNames(ns, 3)
+	for _, n := range names {
+		newFleetNode(t, c, ns, n)
+	}
+	atCap := brupopv2.ShadowName(names[2])
+	var brs brupopv2.BottlerocketShadow
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: atCap}, &brs); err != nil {
+		t.Fatal(err)
+	}
+	brs.Status.CurrentVersion = capVersion
+	if err := c.Status().Update(ctx, &brs); err != nil {
+		t.Fatal(err)
+	}
+	runAgents(t, c, ns, nil)
+	startController(t, controllerIdentity(t, c, ns, nil), testOptions(ns, "unlimited"))
+
+	versions := func(want string) {
+		t.Helper()
+		eventually(t, 30*time.Second, func() error {
+			var list brupopv2.BottlerocketShadowList
+			if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+				return err
+			}
+			for _, s := range list.Items {
+				if s.Status == nil || s.Status.CurrentVersion != want || s.Status.CurrentState != brupopv2.StateIdle || s.Spec.State != brupopv2.StateIdle {
+					return fmt.Errorf("%s: spec %s, status %+v; want Idle on %s", s.Name, s.Spec.State, s.Status, want)
+				}
+			}
+			return nil
+		})
+	}
+	versions(capVersion)
+	_, starts := fw.snapshot()
+	if starts[atCap] != 0 || starts[brupopv2.ShadowName(names[0])] != 1 {
+		t.Errorf("starts per shadow %v; want none for %s (already at maxVersion) and one for the others", starts, atCap)
+	}
+
+	var fp brupopv2.FleetPolicy
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: brupopv2.DefaultFleetPolicyName}, &fp); err != nil {
+		t.Fatal(err)
+	}
+	fp.Spec.MaxVersion = ""
+	if err := c.Update(ctx, &fp); err != nil {
+		t.Fatal(err)
+	}
+	versions(ctrlNewVersion)
 }
 
 func TestControllerStuckNodeTimesOutAndFreesItsSlot(t *testing.T) {

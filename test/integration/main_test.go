@@ -95,6 +95,19 @@ func eventually(t *testing.T, timeout time.Duration, cond func() error) {
 	}
 }
 
+// holds checks cond every 100 ms for d and fails the test the first time it does not hold: the
+// check of something that must not happen, such as a node starting in a closed window.
+func holds(t *testing.T, d time.Duration, cond func() error) {
+	t.Helper()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for end := time.Now().Add(d); time.Now().Before(end); <-tick.C {
+		if err := cond(); err != nil {
+			t.Fatalf("after %s: %v", d-time.Until(end), err)
+		}
+	}
+}
+
 // everyTick runs pass now and then every interval, in the background, until the test ends; the
 // test's clean-up waits for the last pass to return.
 func everyTick(t *testing.T, interval time.Duration, pass func(ctx context.Context)) {
