@@ -96,6 +96,13 @@ type FleetPolicySpec struct {
 	// +kubebuilder:validation:Pattern=`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`
 	// +optional
 	MaxVersion string `json:"maxVersion,omitempty"`
+	// ReleaseSoak is how long a version must have been offered to the fleet before any node
+	// starts updating to it, counted from when the controller first saw a host offer it
+	// (status.releases). A version that maxVersion picks is not soaked: an operator chose it.
+	// Unset or 0s: no soak, as upstream.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="must be a non-negative duration such as 90s, 10m or 1h30m"
+	// +optional
+	ReleaseSoak *metav1.Duration `json:"releaseSoak,omitempty"`
 }
 
 // FleetPolicyNodeFailure is one release failure of a node.
@@ -132,6 +139,14 @@ type FleetPolicyVersionStatus struct {
 	ResumedAt *metav1.Time `json:"resumedAt,omitempty"`
 }
 
+// FleetPolicyRelease is a version some host of the fleet offers as an update, and since when.
+type FleetPolicyRelease struct {
+	// Version is the offered version.
+	Version string `json:"version"`
+	// FirstSeen is when the controller first saw a host offer it.
+	FirstSeen metav1.Time `json:"firstSeen"`
+}
+
 // FleetPolicyCounts counts the nodes of the fleet.
 type FleetPolicyCounts struct {
 	// Nodes is the number of shadows.
@@ -159,6 +174,12 @@ type FleetPolicyStatus struct {
 	// +listType=map
 	// +listMapKey=version
 	Versions []FleetPolicyVersionStatus `json:"versions,omitempty"`
+	// Releases are the versions the hosts offer as updates, with when each was first seen; the
+	// release soak counts from then.
+	// +optional
+	// +listType=map
+	// +listMapKey=version
+	Releases []FleetPolicyRelease `json:"releases,omitempty"`
 	// Counts count the nodes at the last pass.
 	// +optional
 	Counts FleetPolicyCounts `json:"counts,omitempty"`

@@ -23,12 +23,14 @@ const (
 	EventUpdatePaused     = "UpdatePaused"
 	EventRolloutHalted    = "RolloutHalted"
 	EventInvalidPolicy    = "InvalidPolicy"
+	EventReleaseSoaking   = "ReleaseSoaking"
 )
 
 // waitEvents are the wait reasons announced by an Event, once per wait.
 var waitEvents = map[rollout.WaitReason]string{
 	rollout.WaitWindowClosed: EventWaitingForWindow,
 	rollout.WaitPaused:       EventUpdatePaused,
+	rollout.WaitSoaking:      EventReleaseSoaking,
 }
 
 // emit logs the written changes and emits the Events a person wants to see. Halts are announced
@@ -58,7 +60,8 @@ func (r *Reconciler) emit(ctx context.Context, w *world, plan rollout.Plan, done
 	}
 }
 
-// emitWaits announces a node waiting for the window or for the pause to end, once per wait.
+// emitWaits announces a node waiting for the window, the pause or the release soak to end, once
+// per wait.
 func (r *Reconciler) emitWaits(w *world, plan rollout.Plan) {
 	waiting := make(map[string]bool, len(plan.Waiting))
 	for _, wt := range plan.Waiting {
@@ -72,7 +75,11 @@ func (r *Reconciler) emitWaits(w *world, plan rollout.Plan) {
 			continue
 		}
 		msg := fmt.Sprintf("The update to %s waits: the rollout is paused (spec.paused of FleetPolicy %s)", wt.Version, v2.DefaultFleetPolicyName)
-		if wt.Reason == rollout.WaitWindowClosed {
+		switch wt.Reason {
+		case rollout.WaitSoaking:
+			msg = fmt.Sprintf("The update to %s waits for the release soak (releaseSoak of FleetPolicy %s) to end at %s",
+				wt.Version, v2.DefaultFleetPolicyName, wt.Until.UTC().Format("2006-01-02T15:04:05Z"))
+		case rollout.WaitWindowClosed:
 			msg = fmt.Sprintf("The update to %s waits for the update window", wt.Version)
 			if !wt.Until.IsZero() {
 				msg += ", which opens at " + wt.Until.UTC().Format("2006-01-02T15:04:05Z")

@@ -35,6 +35,19 @@ func mergeLedgers(a, b []rollout.VersionLedger) []rollout.VersionLedger {
 	return out
 }
 
+// earliest returns the union of a and b, keeping each version's earlier first-seen time.
+func earliest(a, b map[string]time.Time) map[string]time.Time {
+	out := make(map[string]time.Time, len(a)+len(b))
+	for _, m := range []map[string]time.Time{a, b} {
+		for v, t := range m {
+			if prev, ok := out[v]; !ok || t.Before(prev) {
+				out[v] = t
+			}
+		}
+	}
+	return out
+}
+
 // recordFailure returns the ledger with f added to its version.
 func recordFailure(ledger []rollout.VersionLedger, f rollout.NodeFailure) []rollout.VersionLedger {
 	return mergeLedgers(ledger, []rollout.VersionLedger{{Version: f.Version, Failures: []rollout.NodeFailure{f}}})

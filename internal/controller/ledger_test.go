@@ -118,3 +118,16 @@ func TestOnlyStale(t *testing.T) {
 		}
 	}
 }
+
+func TestReplaceStatusPatchClearsWhatTheNewStatusOmits(t *testing.T) {
+	prev := v2.FleetPolicyStatus{ObservedGeneration: 2,
+		Releases: []v2.FleetPolicyRelease{{Version: "1.21.0", FirstSeen: metav1.NewTime(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))}}}
+	next := v2.FleetPolicyStatus{ObservedGeneration: 3}
+	body, err := replaceStatusPatch(prev, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(body); !strings.Contains(got, `"releases":null`) || !strings.Contains(got, `"observedGeneration":3`) {
+		t.Errorf("patch %s; want releases cleared and the generation set", got)
+	}
+}

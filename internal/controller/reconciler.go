@@ -51,6 +51,7 @@ type Reconciler struct {
 	expected    map[string]written
 	ledger      []rollout.VersionLedger
 	lastRunEnd  time.Time
+	releases    map[string]time.Time // first seen of the offered versions, as in Plan.Releases
 	lastGood    *rollout.Settings
 	invalidGen  int64 // the generation of the FleetPolicy last reported invalid
 	waits       map[string]rollout.WaitReason
@@ -92,7 +93,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	now := r.Clock.Now()
 	fleet := r.fleet(w, removed)
 	resumed := r.loadLedger(ctx, w.policy, now)
-	fleet.Ledger, fleet.LastRunEnd = r.ledger, r.lastRunEnd
+	fleet.Ledger, fleet.LastRunEnd, fleet.Releases = r.ledger, r.lastRunEnd, r.releases
 	plan := rollout.Decide(fleet, settings.Policy, now)
 	done, applyErr := r.applyChanges(ctx, w, plan, settings)
 	r.remember(done, plan)
@@ -100,7 +101,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	var statusErr error
 	if w.policy != nil {
 		st := fleetPolicyStatus(w.policy.Status, statusInput{generation: w.policy.Generation, ledger: r.ledger, halts: halts,
-			plan: plan, nodes: len(fleet.Members), lastRunEnd: r.lastRunEnd, settingsErr: settingsErr, namespace: r.namespace})
+			plan: plan, nodes: len(fleet.Members), lastRunEnd: r.lastRunEnd, releases: r.releases, settingsErr: settingsErr, namespace: r.namespace})
 		statusErr = r.writeStatus(ctx, w.policy, st, resumed)
 	}
 	r.emit(ctx, w, plan, done, halts, statusErr == nil)
@@ -158,6 +159,7 @@ func (r *Reconciler) settings(ctx context.Context, fp *v2.FleetPolicy) (rollout.
 func (r *Reconciler) loadLedger(ctx context.Context, fp *v2.FleetPolicy, now time.Time) bool {
 	stored, lastRunEnd := rollout.LedgerFrom(fp)
 	r.ledger = mergeLedgers(r.ledger, stored)
+	r.releases = earliest(r.releases, rollout.ReleasesFrom(fp))
 	if lastRunEnd.After(r.lastRunEnd) {
 		r.lastRunEnd = lastRunEnd
 	}
@@ -185,6 +187,7 @@ func (r *Reconciler) remember(done []applied, plan rollout.Plan) {
 		}
 	}
 	r.lastRunEnd = plan.LastRunEnd
+	r.releases = plan.Releases
 }
 
 // result turns the plan and the errors of a pass into the reconcile result: refused stale

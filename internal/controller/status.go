@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -39,6 +40,7 @@ type statusInput struct {
 	plan        rollout.Plan
 	nodes       int
 	lastRunEnd  time.Time
+	releases    map[string]time.Time
 	settingsErr error
 	namespace   string
 }
@@ -65,6 +67,9 @@ func fleetPolicyStatus(prev v2.FleetPolicyStatus, in statusInput) v2.FleetPolicy
 		Waiting: int32(len(in.plan.Waiting)), Halted: int32(len(in.halts))}
 	if !in.lastRunEnd.IsZero() {
 		st.LastRunEnd = ptrTime(in.lastRunEnd.Truncate(time.Second))
+	}
+	for _, v := range slices.Sorted(maps.Keys(in.releases)) {
+		st.Releases = append(st.Releases, v2.FleetPolicyRelease{Version: v, FirstSeen: metav1.NewTime(in.releases[v].Truncate(time.Second))})
 	}
 	ready := metav1.Condition{Type: ConditionReady, Status: metav1.ConditionTrue, Reason: reasonApplied,
 		Message: fmt.Sprintf("At most %s of %d nodes in flight", limitString(in.plan.Limit), in.nodes), ObservedGeneration: in.generation}
@@ -116,7 +121,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, fp *v2.FleetPolicy, st v2.
 	if !equality.Semantic.DeepEqual(fp.Status, st) {
 		// The controller is the only writer of status and st is computed from the union of its
 		// memory and the stored status: the patch replaces the whole status, with no lock.
-		body, err := json.Marshal(map[string]any{"status": st})
+		body, err := replaceStatusPatch(fp.Status, st)
 		if err != nil {
 			return fmt.Errorf("encode FleetPolicy status: %w", err)
 		}
@@ -136,4 +141,29 @@ func (r *Reconciler) writeStatus(ctx context.Context, fp *v2.FleetPolicy, st v2.
 		return fmt.Errorf("remove the resume annotation of the FleetPolicy: %w", staleOr(err))
 	}
 	return nil
+}
+
+// replaceStatusPatch returns the JSON merge patch that replaces the status prev with st: st's
+// fields, and null for every field of prev that st leaves out (an emptied list such as releases
+// is omitted from st's JSON, and a merge patch keeps what it does not mention).
+func replaceStatusPatch(prev, st v2.FleetPolicyStatus) ([]byte, error) {
+	var before, after map[string]any
+	for _, x := range []struct {
+		v   v2.FleetPolicyStatus
+		out *map[string]any
+	}{{prev, &before}, {st, &after}} {
+		b, err := json.Marshal(x.v)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(b, x.out); err != nil {
+			return nil, err
+		}
+	}
+	for k := range before {
+		if _, ok := after[k]; !ok {
+			after[k] = nil
+		}
+	}
+	return json.Marshal(map[string]any{"status": after})
 }

@@ -109,6 +109,16 @@ func halted(version, node string, at time.Duration) inputOpt {
 	}
 }
 
+// releaseSeen records in the FleetPolicy's status that version was first offered at t0+at.
+func releaseSeen(version string, at time.Duration) inputOpt {
+	return func(in *Input) {
+		if in.Policy == nil {
+			policy(v2.FleetPolicySpec{})(in)
+		}
+		in.Policy.Status.Releases = append(in.Policy.Status.Releases, v2.FleetPolicyRelease{Version: version, FirstSeen: metav1.NewTime(t0.Add(at))})
+	}
+}
+
 func env(maxConcurrent, cron string) inputOpt {
 	return func(in *Input) {
 		in.Controller.Environment.MaxConcurrentUpdate, in.Controller.Environment.SchedulerCronExpression = maxConcurrent, cron

@@ -85,6 +85,7 @@ func analyse(in Input) *analysis {
 	}
 	fleet := rollout.Fleet{ControllerNode: in.Controller.NodeName}
 	fleet.Ledger, fleet.LastRunEnd = rollout.LedgerFrom(in.Policy)
+	fleet.Releases = rollout.ReleasesFrom(in.Policy)
 	cfg := a.settings.Policy.StateMachine
 	for i := range in.Shadows {
 		s := &in.Shadows[i]

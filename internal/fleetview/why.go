@@ -147,6 +147,9 @@ func (a *analysis) explainWait(m *member, e *Explanation) {
 		}
 	case rollout.WaitHalted:
 		e.Details, e.Commands = a.haltDetails(w.Version)
+	case rollout.WaitSoaking:
+		e.Details = []string{fmt.Sprintf("The FleetPolicy's releaseSoak is %s: a version starts rolling out that long after a host first offered it (status.releases).",
+			a.settings.Policy.ReleaseSoak)}
 	case rollout.WaitPaused:
 		e.Details = []string{"The FleetPolicy has spec.paused=true; updates in flight finish, none starts."}
 		e.Commands = []string{"kubectl brupop resume"}
@@ -172,6 +175,8 @@ func waitMessage(a *analysis, m *member) string {
 		return fmt.Sprintf("It is backing off after %d failed attempts; it retries %s at %s.", crashes(m.shadow), w.Version, stamp(w.Until))
 	case rollout.WaitHalted:
 		return fmt.Sprintf("The rollout of %s is halted: its failure budget is spent.", w.Version)
+	case rollout.WaitSoaking:
+		return fmt.Sprintf("%s is soaking: first offered at %s, nodes start on it at %s.", w.Version, stamp(w.Until.Add(-a.settings.Policy.ReleaseSoak)), stamp(w.Until))
 	case rollout.WaitPaused:
 		return fmt.Sprintf("The rollout is paused; it waits to update to %s.", w.Version)
 	case rollout.WaitWindowClosed:

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 )
@@ -42,6 +43,9 @@ func TestWhy(t *testing.T) {
 		{name: "halted with resume commands", in: fleet(halted(vNew, "n0", -time.Hour), node("n1")), node: "n1",
 			verdict: VerdictWaiting, reason: "Halted", says: []string{"rollout of 1.20.0 is halted", "failures on n0"},
 			commands: []string{"kubectl brupop resume 1.20.0", "kubectl annotate bfp default -n brupop-bottlerocket-aws brupop.bottlerocket.aws/resume=1.20.0 --overwrite"}},
+		{name: "soaking until when", in: fleet(policy(v2.FleetPolicySpec{ReleaseSoak: &metav1.Duration{Duration: 72 * time.Hour}}), releaseSeen(vNew, -time.Hour), node("n1")), node: "n1",
+			verdict: VerdictWaiting, reason: "Soaking", until: t0.Add(71 * time.Hour),
+			says: []string{"1.20.0 is soaking: first offered at 2024-05-06 09:00:00Z, nodes start on it at 2024-05-09 09:00:00Z", "releaseSoak is 72h0m0s"}},
 		{name: "paused", in: fleet(policy(v2.FleetPolicySpec{Paused: true}), node("n1")), node: "n1",
 			verdict: VerdictWaiting, reason: "Paused", says: []string{"paused"}, commands: []string{"kubectl brupop resume"}},
 		{name: "own node last", in: fleet(controllerOn("n1"), node("n1"), node("n2")), node: "n1",

@@ -55,6 +55,7 @@ func (p *pass) evaluate() {
 		if m.OptedIn {
 			p.optedIn++
 		}
+		p.seeRelease(m.Shadow.Status)
 		d := statemachine.Next(m.Shadow, m.Node, cfg, p.now)
 		node := nodeName(m.Shadow.Name)
 		if d.Failure != nil {
@@ -136,6 +137,8 @@ func (p *pass) gate(c *candidate) (WaitReason, time.Time) {
 		return WaitNodeNotReady, time.Time{}
 	case p.halted[c.version]:
 		return WaitHalted, time.Time{}
+	case p.soaking(c):
+		return WaitSoaking, p.plan.Releases[c.version].Add(p.policy.ReleaseSoak)
 	case p.policy.Paused:
 		return WaitPaused, time.Time{}
 	case !p.plan.WindowOpen:
@@ -151,9 +154,11 @@ func (p *pass) finish() {
 		p.plan.LastRunEnd = p.now
 	}
 	for _, w := range p.plan.Waiting {
-		if w.Reason == WaitWindowClosed {
+		switch w.Reason {
+		case WaitWindowClosed:
 			p.addWake(p.nextOpen)
-			break
+		case WaitSoaking:
+			p.addWake(w.Until)
 		}
 	}
 	if !p.wake.IsZero() {
@@ -170,6 +175,34 @@ func (p *pass) pending() bool {
 		}
 	}
 	return false
+}
+
+// seeRelease records the version st's host offers as an update in Plan.Releases, keeping the
+// time it was first seen.
+func (p *pass) seeRelease(st *v2.BottlerocketShadowStatus) {
+	if st == nil || st.TargetVersion == "" || st.TargetVersion == st.CurrentVersion {
+		return
+	}
+	if _, ok := p.plan.Releases[st.TargetVersion]; ok {
+		return
+	}
+	seen, ok := p.fleet.Releases[st.TargetVersion]
+	if !ok || seen.After(p.now) {
+		seen = p.now
+	}
+	if p.plan.Releases == nil {
+		p.plan.Releases = map[string]time.Time{}
+	}
+	p.plan.Releases[st.TargetVersion] = seen.Truncate(time.Second)
+}
+
+// soaking reports whether c waits for its version's release soak: the version is the one its
+// host offers (not one the cap picked) and was first seen less than ReleaseSoak ago.
+func (p *pass) soaking(c *candidate) bool {
+	if p.policy.ReleaseSoak <= 0 || c.version != c.member.Shadow.Status.TargetVersion {
+		return false
+	}
+	return p.now.Before(p.plan.Releases[c.version].Add(p.policy.ReleaseSoak))
 }
 
 func (p *pass) addWake(t time.Time) {

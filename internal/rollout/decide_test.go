@@ -175,6 +175,28 @@ func TestDecide(t *testing.T) {
 			fleet:  Fleet{Members: []Member{member("a", cordoned()), member("b")}},
 			policy: policy(nil),
 			want:   summary{Started: []string{"a"}, InFlight: 1, Waiting: map[string]WaitReason{"b": WaitConcurrency}}},
+		{name: "a version first seen now soaks: nothing starts, wake when the soak ends",
+			fleet:  Fleet{Members: idleFleet(2)},
+			policy: policy(func(p *Policy) { p.ReleaseSoak = time.Hour }),
+			want:   summary{Waiting: map[string]WaitReason{"n01": WaitSoaking, "n02": WaitSoaking}, Requeue: time.Hour}},
+		{name: "a version seen long enough ago starts",
+			fleet:  Fleet{Members: idleFleet(2), Releases: map[string]time.Time{vNew: t0.Add(-2 * time.Hour)}},
+			policy: policy(func(p *Policy) { p.ReleaseSoak = time.Hour; p.Concurrency = Concurrency{Count: 2} }),
+			want:   summary{Started: []string{"n01", "n02"}, InFlight: 2}},
+		{name: "a version maxVersion picks is not soaked",
+			fleet: Fleet{Members: []Member{member("a", func(m *Member) { m.Shadow.Status.TargetVersion = vOther })},
+				Releases: map[string]time.Time{vOther: t0}},
+			policy: policy(func(p *Policy) {
+				p.ReleaseSoak = time.Hour
+				if err := p.StateMachine.SetMaxVersion(vNew); err != nil {
+					panic(err)
+				}
+			}),
+			want: summary{Started: []string{"a"}, InFlight: 1}},
+		{name: "a halted version says halted, not soaking",
+			fleet:  Fleet{Members: idleFleet(1), Ledger: []VersionLedger{{Version: vNew, Failures: []NodeFailure{releaseFailure("x", vNew, t0.Add(-time.Minute))}}}},
+			policy: policy(func(p *Policy) { p.ReleaseSoak = time.Hour }),
+			want:   summary{Waiting: map[string]WaitReason{"n01": WaitHalted}, Halted: map[string][]string{vNew: {"x"}}}},
 		{name: "oneshot trigger starts a run that outlives the trigger",
 			fleet:  Fleet{Members: idleFleet(2), LastRunEnd: t0.Add(-time.Hour)},
 			policy: policy(func(p *Policy) { p.Schedule = trigger }),
@@ -258,5 +280,34 @@ func TestParseConcurrency(t *testing.T) {
 				t.Errorf("String() %q does not parse back: %+v, %v", got.String(), again, err)
 			}
 		})
+	}
+}
+
+func TestDecideKeepsWhenReleasesWereFirstSeen(t *testing.T) {
+	fleet := Fleet{
+		Members: []Member{
+			member("a"), // offers vNew, first seen an hour ago
+			member("b", func(m *Member) { m.Shadow.Status.TargetVersion = vOther }), // offers vOther, new
+			member("c", func(m *Member) { m.Shadow.Status.CurrentVersion = vNew }),  // up to date
+		},
+		Releases: map[string]time.Time{vNew: t0.Add(-time.Hour), "1.18.0": t0.Add(-48 * time.Hour)},
+	}
+	now := t0.Add(500 * time.Millisecond)
+	plan := Decide(fleet, policy(func(p *Policy) { p.ReleaseSoak = 2 * time.Hour }), now)
+	want := map[string]time.Time{vNew: t0.Add(-time.Hour), vOther: t0} // 1.18.0 no longer offered: dropped
+	if diff := cmp.Diff(want, plan.Releases); diff != "" {
+		t.Errorf("Plan.Releases (-want +got):\n%s", diff)
+	}
+	for _, w := range plan.Waiting {
+		wantUntil := map[string]time.Time{"a": t0.Add(time.Hour), "b": t0.Add(2 * time.Hour)}[w.Node]
+		if w.Reason != WaitSoaking || !w.Until.Equal(wantUntil) {
+			t.Errorf("%s waits %s until %s, want Soaking until %s", w.Node, w.Reason, w.Until, wantUntil)
+		}
+	}
+	if len(plan.Waiting) != 2 || plan.RequeueAfter != time.Hour-500*time.Millisecond {
+		t.Errorf("%d waiting, requeue after %s; want 2 and when the first soak ends", len(plan.Waiting), plan.RequeueAfter)
+	}
+	if len(fleet.Releases) != 2 || fleet.Releases["1.18.0"].IsZero() {
+		t.Errorf("Decide modified Fleet.Releases: %v", fleet.Releases)
 	}
 }

@@ -84,7 +84,8 @@ func SettingsFrom(fp *v2.FleetPolicy, env Environment) (Settings, error) {
 			duration(&d.RebootedIntoUpdate, t.RebootedIntoUpdate, "stateTimeouts.rebootedIntoUpdate"),
 			duration(&d.Reset, t.Reset, "stateTimeouts.reset"))
 	}
-	errs = append(errs, duration(&s.DrainTimeout, spec.DrainTimeout, "drainTimeout"))
+	errs = append(errs, duration(&s.DrainTimeout, spec.DrainTimeout, "drainTimeout"),
+		duration(&s.Policy.ReleaseSoak, spec.ReleaseSoak, "releaseSoak"))
 	if err := s.Policy.StateMachine.SetMaxVersion(spec.MaxVersion); err != nil {
 		errs = append(errs, fmt.Errorf("rollout: maxVersion: %w", err))
 	}
@@ -125,6 +126,19 @@ func duration(dst *time.Duration, d *metav1.Duration, field string) error {
 	}
 	*dst = d.Duration
 	return nil
+}
+
+// ReleasesFrom returns the first-seen times of the offered versions kept in a FleetPolicy's
+// status (nil when fp is nil), for Fleet.Releases.
+func ReleasesFrom(fp *v2.FleetPolicy) map[string]time.Time {
+	if fp == nil || len(fp.Status.Releases) == 0 {
+		return nil
+	}
+	out := make(map[string]time.Time, len(fp.Status.Releases))
+	for _, r := range fp.Status.Releases {
+		out[r.Version] = r.FirstSeen.Time
+	}
+	return out
 }
 
 // LedgerFrom returns the failure ledger and the end of the last Oneshot run kept in a

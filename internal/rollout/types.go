@@ -32,6 +32,9 @@ type Fleet struct {
 	// LastRunEnd is when the last run of a Oneshot schedule ended (see window.Schedule.Admits);
 	// the caller keeps Plan.LastRunEnd here. Zero is treated as now: wait for the next trigger.
 	LastRunEnd time.Time
+	// Releases maps the versions offered as updates to when they were first seen; the caller
+	// keeps Plan.Releases here.
+	Releases map[string]time.Time
 }
 
 // VersionLedger is the release failures of one target version. Failures at or before ResumedAt
@@ -59,8 +62,11 @@ type Policy struct {
 	Paused bool
 	// FailureBudget is how many release failures a version may have before it halts (>= 1).
 	FailureBudget int
-	// StateMachine holds the monitoring period and the state deadlines.
+	// StateMachine holds the monitoring period, the state deadlines and the version cap.
 	StateMachine statemachine.Config
+	// ReleaseSoak is how long a version must have been offered (Fleet.Releases) before nodes
+	// start on it; 0 for no soak. A version the cap picks is not soaked.
+	ReleaseSoak time.Duration
 }
 
 // DefaultPolicy returns upstream's defaults: one node at a time, always open, not paused, a
@@ -78,6 +84,7 @@ const (
 	WaitNodeNotReady WaitReason = "NodeNotReady"
 	WaitBackoff      WaitReason = "Backoff"
 	WaitHalted       WaitReason = "Halted"
+	WaitSoaking      WaitReason = "Soaking"
 	WaitPaused       WaitReason = "Paused"
 	WaitWindowClosed WaitReason = "WaitingForWindow"
 	WaitConcurrency  WaitReason = "ConcurrencyFull"
@@ -132,6 +139,9 @@ type Plan struct {
 	WindowOpen bool
 	// LastRunEnd is the value for Fleet.LastRunEnd in the next pass.
 	LastRunEnd time.Time
+	// Releases is the value for Fleet.Releases in the next pass: the versions some member's host
+	// offers as an update now, first seen at their Fleet.Releases time or now, to the second.
+	Releases map[string]time.Time
 	// RequeueAfter is when to run the next pass if no event comes first (a window opening, a
 	// state deadline, a backoff or monitoring period ending); 0 means only events matter.
 	RequeueAfter time.Duration

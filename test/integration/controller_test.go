@@ -313,6 +313,62 @@ func TestControllerCapsUpdatesAtMaxVersion(t *testing.T) {
 	versions(ctrlNewVersion)
 }
 
+// TestControllerSoaksANewRelease: with a release soak, nodes start on a newly offered version only
+// once it has been offered for the soak, counted from when the controller first saw it, which
+// the FleetPolicy's status keeps; once every node runs it, it is no longer listed.
+func TestControllerSoaksANewRelease(t *testing.T) {
+	t.Parallel()
+	const soak = 4 * time.Second
+	ctx := context.Background()
+	c := adminClient(t)
+	ns := newNamespace(t, c)
+	fleetPolicy(t, c, ns, func(s *brupopv2.FleetPolicySpec) { s.ReleaseSoak = &metav1.Duration{Duration: soak} })
+	names := nodeNames(ns, 2)
+	for _, n := range names {
+		newFleetNode(t, c, ns, n)
+	}
+	runAgents(t, c, ns, nil)
+	startController(t, controllerIdentity(t, c, ns, nil), testOptions(ns, "unlimited"))
+
+	key := client.ObjectKey{Namespace: ns, Name: brupopv2.DefaultFleetPolicyName}
+	var firstSeen time.Time
+	eventually(t, 20*time.Second, func() error {
+		var fp brupopv2.FleetPolicy
+		if err := c.Get(ctx, key, &fp); err != nil {
+			return err
+		}
+		if len(fp.Status.Releases) != 1 || fp.Status.Releases[0].Version != ctrlNewVersion {
+			return fmt.Errorf("status.releases %+v, want %s", fp.Status.Releases, ctrlNewVersion)
+		}
+		firstSeen = fp.Status.Releases[0].FirstSeen.Time
+		return nil
+	})
+	for _, n := range names {
+		hasEvent(t, c, ns, brupopv2.ShadowName(n), controller.EventReleaseSoaking, "waits for the release soak")
+	}
+	allUpdated(t, c, ns, len(names), 30*time.Second)
+	for _, n := range names {
+		evs := events(t, c, ns, brupopv2.ShadowName(n), controller.EventUpdateStarted)
+		if len(evs) != 1 {
+			t.Fatalf("%s: %d UpdateStarted Events, want 1", n, len(evs))
+		}
+		// firstSeen is stored to the second: the soak ends no earlier than firstSeen + soak.
+		if started := evs[0].EventTime.Time; started.Before(firstSeen.Add(soak)) {
+			t.Errorf("%s started at %s, before the soak ended (first seen %s + %s)", n, started, firstSeen, soak)
+		}
+	}
+	eventually(t, 20*time.Second, func() error {
+		var fp brupopv2.FleetPolicy
+		if err := c.Get(ctx, key, &fp); err != nil {
+			return err
+		}
+		if len(fp.Status.Releases) != 0 {
+			return fmt.Errorf("status.releases %+v once every node runs it, want none", fp.Status.Releases)
+		}
+		return nil
+	})
+}
+
 func TestControllerStuckNodeTimesOutAndFreesItsSlot(t *testing.T) {
 	t.Parallel()
 	c := adminClient(t)

@@ -86,6 +86,9 @@ func TestFleetPolicySampleMeansWhatItsCommentsSay(t *testing.T) {
 			t.Errorf("%s = %s, want %s", name, got[0], got[1])
 		}
 	}
+	if p.ReleaseSoak != 72*time.Hour || sm.MaxVersion != nil {
+		t.Errorf("release soak %s, max version %v; want 72h and none (commented out)", p.ReleaseSoak, sm.MaxVersion)
+	}
 	if p.FailureBudget != 2 || p.Paused {
 		t.Errorf("failure budget %d, paused %v; want 2, false", p.FailureBudget, p.Paused)
 	}
