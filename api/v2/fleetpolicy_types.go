@@ -41,6 +41,21 @@ type FleetPolicyMonitoring struct {
 	Deadline *metav1.Duration `json:"deadline,omitempty"`
 }
 
+// DefaultZoneLabel is the Node label FleetPolicyZones reads a node's zone from by default.
+const DefaultZoneLabel = "topology.kubernetes.io/zone"
+
+// FleetPolicyZones limits how many zones update at once, so that a zone-redundant workload
+// never loses capacity in two zones at the same time.
+type FleetPolicyZones struct {
+	// Label is the Node label that names a node's zone. Nodes without it form one zone of their
+	// own. Defaults to topology.kubernetes.io/zone.
+	// +optional
+	Label string `json:"label,omitempty"`
+	// MaxInFlight is how many zones may have nodes updating at once.
+	// +kubebuilder:validation:Minimum=1
+	MaxInFlight int32 `json:"maxInFlight"`
+}
+
 // FleetPolicyStateTimeouts bound how long the agent may take to reach each state.
 type FleetPolicyStateTimeouts struct {
 	// StagedAndPerformedUpdate bounds download and activation. Defaults to 720s.
@@ -103,6 +118,10 @@ type FleetPolicySpec struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="must be a non-negative duration such as 90s, 10m or 1h30m"
 	// +optional
 	ReleaseSoak *metav1.Duration `json:"releaseSoak,omitempty"`
+	// Zones limits how many zones update at once; maxConcurrentUpdates still bounds the nodes.
+	// Unset: zones are not considered, as upstream.
+	// +optional
+	Zones *FleetPolicyZones `json:"zones,omitempty"`
 }
 
 // FleetPolicyNodeFailure is one release failure of a node.

@@ -18,8 +18,7 @@ func NewMetrics(reg prometheus.Registerer) (*metrics.Metrics, error) {
 		states = append(states, string(s))
 	}
 	reasons := []string{}
-	for _, w := range []rollout.WaitReason{rollout.WaitNotOptedIn, rollout.WaitNodeNotReady, rollout.WaitBackoff, rollout.WaitHalted,
-		rollout.WaitPaused, rollout.WaitWindowClosed, rollout.WaitConcurrency, rollout.WaitOwnNodeLast} {
+	for _, w := range rollout.WaitReasons {
 		reasons = append(reasons, string(w))
 	}
 	return metrics.New(reg, states, reasons)

@@ -92,7 +92,11 @@ func (r *Reconciler) fleet(w *world, skip map[string]bool) rollout.Fleet {
 		}
 		node, _ := v2.NodeNameFromShadow(s.Name)
 		n := w.nodes[node]
-		f.Members = append(f.Members, rollout.Member{Shadow: s, Node: statemachine.FactsOf(n, w.podsReady), OptedIn: statemachine.OptedIn(n)})
+		m := rollout.Member{Shadow: s, Node: statemachine.FactsOf(n, w.podsReady), OptedIn: statemachine.OptedIn(n)}
+		if n != nil {
+			m.NodeLabels = n.Labels
+		}
+		f.Members = append(f.Members, m)
 	}
 	return f
 }

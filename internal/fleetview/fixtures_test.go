@@ -81,6 +81,11 @@ func failed(count int32, at time.Duration, reason string) nodeOpt {
 	}
 }
 
+// zone puts the Node in zone.
+func zone(z string) nodeOpt {
+	return func(n *corev1.Node, _ *v2.BottlerocketShadow) { n.Labels[v2.DefaultZoneLabel] = z }
+}
+
 func noStatus() nodeOpt { return func(_ *corev1.Node, s *v2.BottlerocketShadow) { s.Status = nil } }
 
 func noLabel() nodeOpt { return func(n *corev1.Node, _ *v2.BottlerocketShadow) { n.Labels = nil } }

@@ -107,7 +107,11 @@ func analyse(in Input) *analysis {
 			m.inFlight = !m.decision.Start && statemachine.SpecNodeInFlight(spec, s.Status, m.facts, cfg, in.Now)
 		}
 		a.members = append(a.members, m)
-		fleet.Members = append(fleet.Members, rollout.Member{Shadow: s, Node: m.facts, OptedIn: m.optedIn})
+		fm := rollout.Member{Shadow: s, Node: m.facts, OptedIn: m.optedIn}
+		if n != nil {
+			fm.NodeLabels = n.Labels
+		}
+		fleet.Members = append(fleet.Members, fm)
 	}
 	slices.SortFunc(a.members, func(x, y member) int { return cmp.Compare(x.node, y.node) })
 	for i := range a.members {

@@ -2,6 +2,8 @@ package fleetview
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -155,6 +157,8 @@ func (a *analysis) explainWait(m *member, e *Explanation) {
 		e.Commands = []string{"kubectl brupop resume"}
 	case rollout.WaitWindowClosed:
 		e.Details = []string{"Schedule: " + a.scheduleText()}
+	case rollout.WaitZones:
+		e.Details = []string{a.zonesLine()}
 	case rollout.WaitConcurrency, rollout.WaitOwnNodeLast:
 		e.Details = []string{a.slotsLine()}
 		if w.Reason == rollout.WaitOwnNodeLast {
@@ -184,6 +188,8 @@ func waitMessage(a *analysis, m *member) string {
 			return fmt.Sprintf("The update window is closed and never opens again; it waits to update to %s.", w.Version)
 		}
 		return fmt.Sprintf("The update window is closed until %s; it waits to update to %s.", stamp(w.Until), w.Version)
+	case rollout.WaitZones:
+		return fmt.Sprintf("Other zones are updating (at most %d at once); it waits to update to %s.", a.settings.Policy.Zones.MaxInFlight, w.Version)
 	case rollout.WaitConcurrency:
 		return fmt.Sprintf("Concurrency is full (%d/%s in flight); it waits to update to %s.", a.plan.InFlight, limitText(a.plan.Limit), w.Version)
 	case rollout.WaitOwnNodeLast:
@@ -241,6 +247,27 @@ func (a *analysis) slotsLine() string {
 		in = strings.Join(names, ", ")
 	}
 	return fmt.Sprintf("In flight %d/%s (concurrency %s): %s.", a.plan.InFlight, limitText(a.plan.Limit), a.settings.Policy.Concurrency, in)
+}
+
+// zonesLine names the zones with nodes in flight (or starting), and the nodes.
+func (a *analysis) zonesLine() string {
+	z := a.settings.Policy.Zones
+	byZone := map[string][]string{}
+	for i := range a.members {
+		if m := &a.members[i]; m.inFlight {
+			zone := nodeLabels(m)[z.Label]
+			byZone[zone] = append(byZone[zone], m.node)
+		}
+	}
+	parts := make([]string, 0, len(byZone))
+	for _, zone := range slices.Sorted(maps.Keys(byZone)) {
+		name := zone
+		if name == "" {
+			name = "(no " + z.Label + " label)"
+		}
+		parts = append(parts, fmt.Sprintf("%s: %s", name, strings.Join(byZone[zone], ", ")))
+	}
+	return fmt.Sprintf("Zones updating (label %s, at most %d at once): %s.", z.Label, z.MaxInFlight, strings.Join(parts, "; "))
 }
 
 func (a *analysis) scheduleText() string {

@@ -31,6 +31,8 @@ type pass struct {
 	wake       time.Time
 	halted     map[string]bool
 	nextOpen   time.Time
+	// zones are the zones with nodes in flight, when Policy.Zones is set.
+	zones map[string]bool
 }
 
 // Decide makes one decision pass over the fleet at now. It never modifies fleet.
@@ -74,6 +76,7 @@ func (p *pass) evaluate() {
 		}
 		if statemachine.SpecNodeInFlight(spec, m.Shadow.Status, m.Node, cfg, p.now) {
 			p.plan.InFlight++
+			p.zoneInFlight(m)
 		}
 		if d.Outcome == statemachine.OutcomeBackoff {
 			p.plan.Waiting = append(p.plan.Waiting, Wait{Node: node, Version: cfg.Target(m.Shadow.Status), Reason: WaitBackoff, Until: d.Wake})
@@ -112,6 +115,9 @@ func (p *pass) start() {
 	for i := range p.candidates {
 		c := &p.candidates[i]
 		reason, until := p.gate(c)
+		if reason == "" && p.zoneFull(c.member) {
+			reason = WaitZones
+		}
 		if reason == "" && p.plan.InFlight >= p.plan.Limit {
 			reason = WaitConcurrency
 			if c.own {
@@ -125,6 +131,7 @@ func (p *pass) start() {
 		p.plan.Changes = append(p.plan.Changes, Change{Shadow: c.shadow, Node: c.node, Decision: c.decision})
 		p.plan.InFlight++
 		p.plan.Started++
+		p.zoneInFlight(c.member)
 	}
 }
 
@@ -175,6 +182,23 @@ func (p *pass) pending() bool {
 		}
 	}
 	return false
+}
+
+// zoneInFlight records that m's zone has a node in flight.
+func (p *pass) zoneInFlight(m *Member) {
+	if z := p.policy.Zones; z != nil {
+		if p.zones == nil {
+			p.zones = map[string]bool{}
+		}
+		p.zones[m.NodeLabels[z.Label]] = true
+	}
+}
+
+// zoneFull reports whether m may not start because its zone has no node in flight and as many
+// other zones as allowed have.
+func (p *pass) zoneFull(m *Member) bool {
+	z := p.policy.Zones
+	return z != nil && !p.zones[m.NodeLabels[z.Label]] && len(p.zones) >= z.MaxInFlight
 }
 
 // seeRelease records the version st's host offers as an update in Plan.Releases, keeping the

@@ -89,6 +89,14 @@ func optedOut() memberOpt { return func(m *Member) { m.OptedIn = false } }
 func mt(t time.Time) *metav1.Time { x := metav1.NewTime(t); return &x }
 
 // idleFleet returns n idle nodes n01..nNN wanting vNew.
+// zoneLabel is the label the tests' Zones read.
+const zoneLabel = v2.DefaultZoneLabel
+
+// inZone puts the node in zone.
+func inZone(zone string) memberOpt {
+	return func(m *Member) { m.NodeLabels = map[string]string{zoneLabel: zone} }
+}
+
 func idleFleet(n int) []Member {
 	ms := make([]Member, n)
 	for i := range ms {

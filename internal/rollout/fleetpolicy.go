@@ -86,6 +86,16 @@ func SettingsFrom(fp *v2.FleetPolicy, env Environment) (Settings, error) {
 	}
 	errs = append(errs, duration(&s.DrainTimeout, spec.DrainTimeout, "drainTimeout"),
 		duration(&s.Policy.ReleaseSoak, spec.ReleaseSoak, "releaseSoak"))
+	if z := spec.Zones; z != nil {
+		label := z.Label
+		if label == "" {
+			label = v2.DefaultZoneLabel
+		}
+		if z.MaxInFlight < 1 {
+			errs = append(errs, fmt.Errorf("rollout: zones.maxInFlight %d: must be at least 1", z.MaxInFlight))
+		}
+		s.Policy.Zones = &Zones{Label: label, MaxInFlight: int(z.MaxInFlight)}
+	}
 	if err := s.Policy.StateMachine.SetMaxVersion(spec.MaxVersion); err != nil {
 		errs = append(errs, fmt.Errorf("rollout: maxVersion: %w", err))
 	}

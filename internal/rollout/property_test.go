@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Masterminds/semver/v3"
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 	"github.com/bottlerocket-os/brupop-go/internal/window"
@@ -17,15 +18,21 @@ type world struct {
 	fleet  Fleet
 	policy Policy
 	now    time.Time
+	// seen is the test's own record of when each offered version was first offered.
+	seen map[string]time.Time
 }
 
 // countInFlight is the test's own reading of "in flight": spec 4.3 (status present and
 // current_state != Idle, or spec.state != status.current_state), minus nodes reset to Idle more
 // than the reset deadline ago whose agent never answered, unless their Node is still disrupted:
 // cordoned by Brupop, or NotReady and not deleted.
-func countInFlight(w *world) int {
-	n := 0
-	for _, m := range w.fleet.Members {
+func countInFlight(w *world) int { return len(inFlight(w)) }
+
+// inFlight returns the members in flight as countInFlight counts them.
+func inFlight(w *world) []*Member {
+	var out []*Member
+	for i := range w.fleet.Members {
+		m := &w.fleet.Members[i]
 		st, spec := m.Shadow.Status, m.Shadow.Spec
 		if st == nil || (st.CurrentState == idle && spec.State == idle) {
 			continue
@@ -35,9 +42,34 @@ func countInFlight(w *world) int {
 			!m.Node.Cordoned && (m.Node.Ready || m.Node.Missing) {
 			continue
 		}
-		n++
+		out = append(out, m)
 	}
-	return n
+	return out
+}
+
+// zonesInFlight counts the zones with a node in flight.
+func zonesInFlight(w *world) int {
+	zones := map[string]bool{}
+	for _, m := range inFlight(w) {
+		zones[m.NodeLabels[zoneLabel]] = true
+	}
+	return len(zones)
+}
+
+// see updates the test's record of offered versions before a pass: a version offered now keeps
+// its first time, or starts now; a version no longer offered is forgotten.
+func see(w *world) {
+	seen := map[string]time.Time{}
+	for _, m := range w.fleet.Members {
+		if st := m.Shadow.Status; st != nil && st.TargetVersion != "" && st.TargetVersion != st.CurrentVersion {
+			if t, ok := w.seen[st.TargetVersion]; ok {
+				seen[st.TargetVersion] = t
+			} else if _, ok := seen[st.TargetVersion]; !ok {
+				seen[st.TargetVersion] = w.now
+			}
+		}
+	}
+	w.seen = seen
 }
 
 // spentBudget reports whether version's failure budget is spent by the ledger and this plan.
@@ -96,6 +128,9 @@ func newWorld(rt *rapid.T) *world {
 		if rapid.Bool().Draw(rt, "upToDate") {
 			m.Shadow.Status.TargetVersion = vOld
 		}
+		if zone := rapid.SampledFrom([]string{"", "a", "b", "c"}).Draw(rt, "zone"); zone != "" {
+			m.NodeLabels = map[string]string{zoneLabel: zone}
+		}
 		w.fleet.Members = append(w.fleet.Members, m)
 	}
 	w.fleet.ControllerNode = "n00"
@@ -111,6 +146,13 @@ func newWorld(rt *rapid.T) *world {
 	w.policy.Schedule = rapid.SampledFrom([]*window.Schedule{nil,
 		window.MustParse("* * 10-11 * * *", time.UTC), window.MustParse("0 0 */6 * * *", time.UTC)}).Draw(rt, "schedule")
 	w.policy.StateMachine.MonitoringPeriod = rapid.SampledFrom([]time.Duration{0, time.Minute, 5 * time.Minute}).Draw(rt, "monitoring")
+	if zones := rapid.IntRange(0, 2).Draw(rt, "zonesInFlight"); zones > 0 {
+		w.policy.Zones = &Zones{Label: zoneLabel, MaxInFlight: zones}
+	}
+	if err := w.policy.StateMachine.SetMaxVersion(rapid.SampledFrom([]string{"", vNew}).Draw(rt, "maxVersion")); err != nil {
+		rt.Fatal(err)
+	}
+	w.policy.ReleaseSoak = rapid.SampledFrom([]time.Duration{0, 30 * time.Minute}).Draw(rt, "soak")
 	return w
 }
 
@@ -184,6 +226,7 @@ func checkPass(rt *rapid.T, w *world, step int) {
 		lastRunEnd = w.now
 	}
 	open := w.policy.Schedule == nil || w.policy.Schedule.Admits(w.now, lastRunEnd)
+	see(w)
 	plan := Decide(w.fleet, w.policy, w.now)
 	byNode := map[string]*Member{}
 	for i := range w.fleet.Members {
@@ -205,6 +248,10 @@ func checkPass(rt *rapid.T, w *world, step int) {
 				rt.Fatalf("step %d: %s started on halted version %s", step, c.Node, *c.Spec.Version)
 			case !m.OptedIn:
 				rt.Fatalf("step %d: %s started without opting in", step, c.Node)
+			case w.policy.StateMachine.MaxVersion != nil && semver.MustParse(*c.Spec.Version).GreaterThan(w.policy.StateMachine.MaxVersion):
+				rt.Fatalf("step %d: %s started to %s, past maxVersion %s", step, c.Node, *c.Spec.Version, w.policy.StateMachine.MaxVersion)
+			case w.policy.ReleaseSoak > 0 && *c.Spec.Version == m.Shadow.Status.TargetVersion && w.now.Before(w.seen[*c.Spec.Version].Add(w.policy.ReleaseSoak)):
+				rt.Fatalf("step %d: %s started to %s, first offered at %s, before its soak of %s", step, c.Node, *c.Spec.Version, w.seen[*c.Spec.Version], w.policy.ReleaseSoak)
 			}
 		}
 		if c.Outcome == statemachine.OutcomeComplete && w.now.Sub(m.Shadow.Spec.StateTransitionTimestamp.Time) < w.policy.StateMachine.MonitoringPeriod {
@@ -220,6 +267,9 @@ func checkPass(rt *rapid.T, w *world, step int) {
 	}
 	// A node abandoned by its agent may be disrupted again (its Node goes NotReady) after others
 	// took its slot, so only a pass that starts nodes must stay within the limit.
+	if z := w.policy.Zones; z != nil && plan.Started > 0 && zonesInFlight(w) > z.MaxInFlight {
+		rt.Fatalf("step %d: %d zones in flight after starting %d, %d allowed", step, zonesInFlight(w), plan.Started, z.MaxInFlight)
+	}
 	if got, limit := countInFlight(w), w.policy.Concurrency.Limit(optedIn); got > limit && plan.Started > 0 {
 		rt.Fatalf("step %d: %d nodes in flight after starting %d, %d allowed", step, got, plan.Started, limit)
 	} else if got != plan.InFlight {
@@ -248,6 +298,7 @@ func apply(w *world, plan Plan, byNode map[string]*Member) {
 		w.fleet.Ledger[i].Failures = append(w.fleet.Ledger[i].Failures, f)
 	}
 	w.fleet.LastRunEnd = plan.LastRunEnd
+	w.fleet.Releases = plan.Releases
 }
 
 func ledgerIndex(f *Fleet, version string) int {

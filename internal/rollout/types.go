@@ -19,6 +19,8 @@ type Member struct {
 	Node statemachine.NodeFacts
 	// OptedIn is whether the Node carries the opt-in label; only opted-in nodes start updates.
 	OptedIn bool
+	// NodeLabels are the Node's labels (nil when it is gone), for Policy.Zones.
+	NodeLabels map[string]string
 }
 
 // Fleet is the world as one pass sees it.
@@ -67,6 +69,16 @@ type Policy struct {
 	// ReleaseSoak is how long a version must have been offered (Fleet.Releases) before nodes
 	// start on it; 0 for no soak. A version the cap picks is not soaked.
 	ReleaseSoak time.Duration
+	// Zones, when set, limits how many zones have nodes in flight.
+	Zones *Zones
+}
+
+// Zones limits how many zones update at once.
+type Zones struct {
+	// Label is the Node label naming a node's zone; nodes without it share the zone "".
+	Label string
+	// MaxInFlight is how many zones may have nodes in flight (>= 1).
+	MaxInFlight int
 }
 
 // DefaultPolicy returns upstream's defaults: one node at a time, always open, not paused, a
@@ -87,9 +99,14 @@ const (
 	WaitSoaking      WaitReason = "Soaking"
 	WaitPaused       WaitReason = "Paused"
 	WaitWindowClosed WaitReason = "WaitingForWindow"
+	WaitZones        WaitReason = "OtherZonesUpdating"
 	WaitConcurrency  WaitReason = "ConcurrencyFull"
 	WaitOwnNodeLast  WaitReason = "OwnNodeLast"
 )
+
+// WaitReasons are all the reasons, in the order Decide checks them (for metrics' label values).
+var WaitReasons = []WaitReason{WaitNotOptedIn, WaitNodeNotReady, WaitBackoff, WaitHalted, WaitSoaking, WaitPaused,
+	WaitWindowClosed, WaitZones, WaitConcurrency, WaitOwnNodeLast}
 
 // Wait is a node that has an update to make but does not start in this pass.
 type Wait struct {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -367,6 +368,57 @@ func TestControllerSoaksANewRelease(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestControllerUpdatesOneZoneAtATime: with zones.maxInFlight 1 and no concurrency limit, the
+// nodes of one zone update together and the other zone's wait; every node ends updated.
+func TestControllerUpdatesOneZoneAtATime(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := adminClient(t)
+	ns := newNamespace(t, c)
+	fleetPolicy(t, c, ns, func(s *brupopv2.FleetPolicySpec) { s.Zones = &brupopv2.FleetPolicyZones{MaxInFlight: 1} })
+	names := nodeNames(ns, 4)
+	zoneOf := map[string]string{}
+	for i, n := range names {
+		newFleetNode(t, c, ns, n)
+		zoneOf[brupopv2.ShadowName(n)] = fmt.Sprintf("zone-%d", i%2)
+		var node corev1.Node
+		if err := c.Get(ctx, client.ObjectKey{Name: n}, &node); err != nil {
+			t.Fatal(err)
+		}
+		orig := node.DeepCopy()
+		node.Labels[brupopv2.DefaultZoneLabel] = zoneOf[brupopv2.ShadowName(n)]
+		if err := c.Patch(ctx, &node, client.MergeFrom(orig)); err != nil { // no conflict with status writers
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	mostZones, mostNodes := 0, 0
+	everyTick(t, 20*time.Millisecond, func(ctx context.Context) {
+		var list brupopv2.BottlerocketShadowList
+		if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return
+		}
+		zones, nodes := map[string]bool{}, 0
+		for _, s := range list.Items {
+			if s.Status != nil && (s.Spec.State != brupopv2.StateIdle || s.Status.CurrentState != brupopv2.StateIdle) {
+				zones[zoneOf[s.Name]] = true
+				nodes++
+			}
+		}
+		mu.Lock()
+		mostZones, mostNodes = max(mostZones, len(zones)), max(mostNodes, nodes)
+		mu.Unlock()
+	})
+	runAgents(t, c, ns, nil)
+	startController(t, controllerIdentity(t, c, ns, nil), testOptions(ns, "unlimited"))
+	allUpdated(t, c, ns, len(names), 60*time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if mostZones != 1 || mostNodes != 2 {
+		t.Errorf("at most %d zones and %d nodes in flight at once; want 1 zone with both its nodes", mostZones, mostNodes)
+	}
 }
 
 func TestControllerStuckNodeTimesOutAndFreesItsSlot(t *testing.T) {

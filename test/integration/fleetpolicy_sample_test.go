@@ -89,6 +89,9 @@ func TestFleetPolicySampleMeansWhatItsCommentsSay(t *testing.T) {
 	if p.ReleaseSoak != 72*time.Hour || sm.MaxVersion != nil {
 		t.Errorf("release soak %s, max version %v; want 72h and none (commented out)", p.ReleaseSoak, sm.MaxVersion)
 	}
+	if z := p.Zones; z == nil || z.Label != brupopv2.DefaultZoneLabel || z.MaxInFlight != 1 {
+		t.Errorf("zones %+v, want one at a time by %s", z, brupopv2.DefaultZoneLabel)
+	}
 	if p.FailureBudget != 2 || p.Paused {
 		t.Errorf("failure budget %d, paused %v; want 2, false", p.FailureBudget, p.Paused)
 	}
