@@ -198,19 +198,28 @@ func TestDecide(t *testing.T) {
 			policy: policy(func(p *Policy) { p.ReleaseSoak = time.Hour }),
 			want:   summary{Waiting: map[string]WaitReason{"n01": WaitHalted}, Halted: map[string][]string{vNew: {"x"}}}},
 		{name: "one zone at a time: the first candidate's zone fills, the others wait",
-			fleet:  Fleet{Members: []Member{member("a1", inZone("a")), member("a2", inZone("a")), member("b1", inZone("b")), member("x")}},
-			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Unlimited: true}; p.Zones = &Zones{Label: zoneLabel, MaxInFlight: 1} }),
-			want:   summary{Started: []string{"a1", "a2"}, InFlight: 2, Waiting: map[string]WaitReason{"b1": WaitZones, "x": WaitZones}}},
+			fleet: Fleet{Members: []Member{member("a1", inZone("a")), member("a2", inZone("a")), member("b1", inZone("b")), member("x")}},
+			policy: policy(func(p *Policy) {
+				p.Concurrency = Concurrency{Unlimited: true}
+				p.Zones = &Zones{Label: zoneLabel, MaxInFlight: 1}
+			}),
+			want: summary{Started: []string{"a1", "a2"}, InFlight: 2, Waiting: map[string]WaitReason{"b1": WaitZones, "x": WaitZones}}},
 		{name: "a zone in flight keeps the slots for itself, within the concurrency",
 			fleet: Fleet{Members: []Member{member("a1", inZone("a")), member("b1", inZone("b"), inState(staged, 0, idle)),
 				member("b2", inZone("b")), member("b3", inZone("b"))}},
-			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Count: 2}; p.Zones = &Zones{Label: zoneLabel, MaxInFlight: 1} }),
+			policy: policy(func(p *Policy) {
+				p.Concurrency = Concurrency{Count: 2}
+				p.Zones = &Zones{Label: zoneLabel, MaxInFlight: 1}
+			}),
 			want: summary{Started: []string{"b2"}, InFlight: 2, Requeue: 721 * time.Second,
 				Waiting: map[string]WaitReason{"a1": WaitZones, "b3": WaitConcurrency}}},
 		{name: "two zones at once; nodes without the label are a zone of their own",
-			fleet:  Fleet{Members: []Member{member("a1", inZone("a")), member("b1", inZone("b")), member("c1", inZone("c")), member("x")}},
-			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Unlimited: true}; p.Zones = &Zones{Label: zoneLabel, MaxInFlight: 2} }),
-			want:   summary{Started: []string{"a1", "b1"}, InFlight: 2, Waiting: map[string]WaitReason{"c1": WaitZones, "x": WaitZones}}},
+			fleet: Fleet{Members: []Member{member("a1", inZone("a")), member("b1", inZone("b")), member("c1", inZone("c")), member("x")}},
+			policy: policy(func(p *Policy) {
+				p.Concurrency = Concurrency{Unlimited: true}
+				p.Zones = &Zones{Label: zoneLabel, MaxInFlight: 2}
+			}),
+			want: summary{Started: []string{"a1", "b1"}, InFlight: 2, Waiting: map[string]WaitReason{"c1": WaitZones, "x": WaitZones}}},
 		{name: "oneshot trigger starts a run that outlives the trigger",
 			fleet:  Fleet{Members: idleFleet(2), LastRunEnd: t0.Add(-time.Hour)},
 			policy: policy(func(p *Policy) { p.Schedule = trigger }),
