@@ -46,6 +46,16 @@ func (f *faultFlags) Set(s string) error {
 	return nil
 }
 
+// versionFlags collects a repeatable version flag.
+type versionFlags []string
+
+func (v *versionFlags) String() string { return strings.Join(*v, ",") }
+
+func (v *versionFlags) Set(s string) error {
+	*v = append(*v, s)
+	return nil
+}
+
 // clusterFlags are the flags of `brupop-sim cluster` besides the simulation's options.
 type clusterFlags struct {
 	jsonPath, logPath string
@@ -57,6 +67,7 @@ func parseClusterFlags(args []string, stderr io.Writer) (sim.Options, clusterFla
 	o := sim.DefaultOptions()
 	var cf clusterFlags
 	var faults faultFlags
+	var alsoOffer versionFlags
 	fs := flag.NewFlagSet("brupop-sim cluster", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&o.Nodes, "nodes", o.Nodes, "number of simulated nodes")
@@ -67,6 +78,11 @@ func parseClusterFlags(args []string, stderr io.Writer) (sim.Options, clusterFla
 	fs.DurationVar(&o.RebootTime, "reboot-time", o.RebootTime, "how long a reboot keeps a node down")
 	fs.DurationVar(&o.PrepareTime, "prepare-time", o.PrepareTime, "how long downloading an update takes (±20%)")
 	fs.DurationVar(&o.MonitoringPeriod, "monitoring-period", o.MonitoringPeriod, "how long a node must stay healthy after its reboot")
+	fs.Var(&alsoOffer, "also-offer", "VERSION: a version newer than --to that the hosts offer too; repeatable (with --max-version --to, nodes stay at --to)")
+	fs.StringVar(&o.MaxVersion, "max-version", "", "FleetPolicy maxVersion: cap the version nodes update to")
+	fs.DurationVar(&o.ReleaseSoak, "release-soak", 0, "FleetPolicy releaseSoak: how long a version is offered before nodes start on it")
+	fs.IntVar(&o.Zones, "zones", 0, "label the nodes round-robin with this many zones (topology.kubernetes.io/zone)")
+	fs.IntVar(&o.ZonesInFlight, "zones-in-flight", 0, "FleetPolicy zones.maxInFlight: how many zones update at once (default: zones ignored)")
 	fs.Var(&faults, "fail", "NODE:STEP: make NODE fail STEP (refresh, prepare, activate, boot, monitor); repeatable")
 	fs.Int64Var(&o.Seed, "seed", o.Seed, "seed of the simulation's jitter")
 	fs.DurationVar(&o.Timeout, "timeout", 0, "give up on the rollout after this long (default: an estimate from the other flags)")
@@ -80,6 +96,7 @@ func parseClusterFlags(args []string, stderr io.Writer) (sim.Options, clusterFla
 		return o, cf, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	o.Faults = faults
+	o.AlsoOffer = alsoOffer
 	return o, cf, o.Validate()
 }
 

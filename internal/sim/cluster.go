@@ -160,7 +160,7 @@ func (c *Cluster) install(ctx context.Context) error {
 		return err
 	}
 	for i := range c.Options.Nodes {
-		if err := create(ctx, c.client, nodeObject(i, c.Options.From)); err != nil {
+		if err := create(ctx, c.client, nodeObject(i, c.Options.From, ZoneOf(i, c.Options.Zones))); err != nil {
 			return err
 		}
 	}
@@ -213,7 +213,7 @@ func (c *Cluster) startHosts() error {
 func (c *Cluster) Publish() error {
 	for _, n := range c.nodes {
 		n.applyFault()
-		if err := n.host.Publish(c.Options.To); err != nil {
+		if err := n.host.Publish(append([]string{c.Options.To}, c.Options.AlsoOffer...)...); err != nil {
 			return fmt.Errorf("sim: publish %s to %s: %w", c.Options.To, n.name, err)
 		}
 	}

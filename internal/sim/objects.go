@@ -46,14 +46,15 @@ func osImage(version string) string {
 	return fmt.Sprintf("Bottlerocket OS %s (%s)", version, variant)
 }
 
-// nodeObject is a kwok-managed Node opted in to Brupop, with a distinct InternalIP.
-func nodeObject(i int, version string) *corev1.Node {
+// nodeObject is a kwok-managed Node opted in to Brupop, with a distinct InternalIP, in zone
+// (unlabelled when empty).
+func nodeObject(i int, version, zone string) *corev1.Node {
 	name := NodeName(i)
 	res := corev1.ResourceList{
 		corev1.ResourceCPU: resource.MustParse("32"), corev1.ResourceMemory: resource.MustParse("256Gi"),
 		corev1.ResourcePods: resource.MustParse("110"),
 	}
-	return &corev1.Node{
+	n := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name,
 			Annotations: map[string]string{
@@ -79,6 +80,10 @@ func nodeObject(i int, version string) *corev1.Node {
 			},
 		},
 	}
+	if zone != "" {
+		n.Labels[corev1.LabelTopologyZone] = zone
+	}
+	return n
 }
 
 // kwokToleration lets a pod run on kwok's tainted nodes.
@@ -177,6 +182,13 @@ func fleetPolicy(o *Options) *v2.FleetPolicy {
 	}
 	if o.Cron != "" {
 		fp.Spec.Schedule = &v2.FleetPolicySchedule{Cron: o.Cron}
+	}
+	fp.Spec.MaxVersion = o.MaxVersion
+	if o.ReleaseSoak > 0 {
+		fp.Spec.ReleaseSoak = &metav1.Duration{Duration: o.ReleaseSoak}
+	}
+	if o.ZonesInFlight > 0 {
+		fp.Spec.Zones = &v2.FleetPolicyZones{MaxInFlight: int32(o.ZonesInFlight)}
 	}
 	return fp
 }

@@ -68,6 +68,18 @@ type Options struct {
 	MonitoringPeriod time.Duration
 	// Faults are the nodes told to fail a step.
 	Faults []Fault
+	// AlsoOffer are versions newer than To that Publish offers with it; with MaxVersion set to
+	// To, the rollout holds the nodes at To although their hosts offer these.
+	AlsoOffer []string
+	// MaxVersion is the FleetPolicy's maxVersion; empty for none.
+	MaxVersion string
+	// ReleaseSoak is the FleetPolicy's releaseSoak; zero for none.
+	ReleaseSoak time.Duration
+	// Zones labels the nodes round-robin with zones zone-a, zone-b, ...; 0 leaves them
+	// unlabelled.
+	Zones int
+	// ZonesInFlight is the FleetPolicy's zones.maxInFlight; 0 leaves zones out of it.
+	ZonesInFlight int
 	// Seed seeds the simulation's own jitter (each host's prepare time, ±20%). Where pods
 	// land and the order of the components' work are not the simulation's to repeat.
 	Seed int64
@@ -109,6 +121,14 @@ func NextMinor(v string) (string, error) {
 // NodeName is the name of the i-th node (from 0).
 func NodeName(i int) string { return fmt.Sprintf("node-%02d", i+1) }
 
+// ZoneOf is the zone of the i-th node (from 0) among zones, "" when zones is 0.
+func ZoneOf(i, zones int) string {
+	if zones <= 0 {
+		return ""
+	}
+	return "zone-" + string(rune('a'+i%zones))
+}
+
 // Validate fills To when empty and returns every problem, each saying what to fix.
 func (o *Options) Validate() error {
 	var errs []error
@@ -130,6 +150,18 @@ func (o *Options) Validate() error {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s %s: must not be negative", name, d))
 		}
+	}
+	if len(o.AlsoOffer) > 0 && o.MaxVersion != o.To {
+		errs = append(errs, fmt.Errorf("--also-offer %v: set --max-version %s too: the rollout's target is --to", o.AlsoOffer, o.To))
+	}
+	if o.Zones < 0 || o.Zones > 26 {
+		errs = append(errs, fmt.Errorf("--zones %d: want 0 to 26", o.Zones))
+	}
+	if o.ZonesInFlight < 0 {
+		errs = append(errs, fmt.Errorf("--zones-in-flight %d: must not be negative", o.ZonesInFlight))
+	}
+	if o.ReleaseSoak < 0 {
+		errs = append(errs, fmt.Errorf("--release-soak %s: must not be negative", o.ReleaseSoak))
 	}
 	seen := map[string]bool{}
 	for _, f := range o.Faults {

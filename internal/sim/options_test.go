@@ -49,6 +49,10 @@ func TestValidate(t *testing.T) {
 		{name: "negative reboot", change: func(o *Options) { o.RebootTime = -time.Second }, wantErr: "--reboot-time"},
 		{name: "fault on unknown node", change: func(o *Options) { o.Faults = []Fault{{Node: "node-99", Step: StepBoot}} }, wantErr: "no such node"},
 		{name: "bad from", change: func(o *Options) { o.From = "1.20" }, wantErr: "MAJOR.MINOR.PATCH"},
+		{name: "also offer without the cap", change: func(o *Options) { o.AlsoOffer = []string{"1.22.0"} }, wantErr: "--max-version 1.21.0"},
+		{name: "also offer with the cap", change: func(o *Options) { o.AlsoOffer, o.MaxVersion = []string{"1.22.0"}, "1.21.0" }, wantTo: "1.21.0"},
+		{name: "too many zones", change: func(o *Options) { o.Zones = 27 }, wantErr: "--zones 27"},
+		{name: "negative soak", change: func(o *Options) { o.ReleaseSoak = -time.Second }, wantErr: "--release-soak"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,5 +97,16 @@ func TestFinished(t *testing.T) {
 				t.Errorf("finished() = %t, want %t", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestZoneOf(t *testing.T) {
+	got := []string{ZoneOf(0, 3), ZoneOf(1, 3), ZoneOf(2, 3), ZoneOf(3, 3), ZoneOf(4, 0)}
+	want := []string{"zone-a", "zone-b", "zone-c", "zone-a", ""}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("ZoneOf: %v, want %v", got, want)
+			break
+		}
 	}
 }
