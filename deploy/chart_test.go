@@ -59,9 +59,10 @@ func TestOperatorChartObjects(t *testing.T) {
 		values         map[string]any
 		namespace      string
 		serviceMonitor bool
+		fleetPolicy    bool
 	}{
 		"defaults":    {namespace: "brupop-bottlerocket-aws"},
-		"every value": {values: valuesFile(t, "values-all.yaml"), namespace: "brupop-values-test", serviceMonitor: true},
+		"every value": {values: valuesFile(t, "values-all.yaml"), namespace: "brupop-values-test", serviceMonitor: true, fleetPolicy: true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := render(t, deploy.OperatorChart, tc.values)
@@ -72,9 +73,19 @@ func TestOperatorChartObjects(t *testing.T) {
 				}
 			}
 			want = append(want, certManagerObjects...)
+			if tc.fleetPolicy {
+				want = append(want, "FleetPolicy/default")
+			}
 			for _, o := range r.objs {
 				u := o.Object
 				got = append(got, key(u))
+				if key(u) == "FleetPolicy/default" {
+					v, _, _ := unstructured.NestedString(u.Object, "spec", "maxVersion")
+					z, _, _ := unstructured.NestedFieldNoCopy(u.Object, "spec", "zones", "maxInFlight")
+					if v != "1.21.0" || fmt.Sprint(z) != "1" {
+						t.Errorf("FleetPolicy spec %v: want the fleetPolicy value's (maxVersion 1.21.0, zones.maxInFlight 1)", u.Object["spec"])
+					}
+				}
 				checkNamespace(t, u, tc.namespace)
 				if c, ok := componentOf[key(u)]; ok {
 					checkLabels(t, u, c)

@@ -59,7 +59,7 @@ preferredDuringSchedulingIgnoredDuringExecution:
 }
 
 // ourTopLevelValues are the top-level keys the operator chart adds to upstream's.
-var ourTopLevelValues = []string{"apiserver", "controller"}
+var ourTopLevelValues = []string{"apiserver", "controller", "fleetPolicy"}
 
 func TestUpstreamValuesAndDefaults(t *testing.T) {
 	chrt, err := loader.Load(deploy.ChartDir(root, deploy.OperatorChart))
