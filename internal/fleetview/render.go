@@ -126,6 +126,19 @@ func notes(s Summary) []string {
 	if s.PolicyError != "" {
 		out = append(out, "FleetPolicy invalid (the controller keeps its last valid policy): "+s.PolicyError)
 	}
+	var promo []string
+	if s.MaxVersion != "" {
+		promo = append(promo, "max version "+s.MaxVersion)
+	}
+	if s.ReleaseSoak != "" {
+		promo = append(promo, "release soak "+s.ReleaseSoak)
+	}
+	if s.ZonesInFlight > 0 {
+		promo = append(promo, fmt.Sprintf("at most %d zone(s) at once", s.ZonesInFlight))
+	}
+	if len(promo) > 0 {
+		out = append(out, "Promotion: "+strings.Join(promo, " · "))
+	}
 	return out
 }
 

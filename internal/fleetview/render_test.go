@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 )
@@ -31,6 +32,18 @@ Rollout of 1.21.0 halted since 2024-05-06 09:00:00Z: 1 release failures (budget 
 `
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("WriteStatus mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestWriteStatusPromotion(t *testing.T) {
+	soak := metav1.Duration{Duration: 72 * time.Hour}
+	in := fleet(policy(v2.FleetPolicySpec{MaxVersion: "1.20.0", ReleaseSoak: &soak, Zones: &v2.FleetPolicyZones{MaxInFlight: 1}}), node("n1", upToDate()))
+	var b strings.Builder
+	if err := WriteStatus(&b, BuildStatus(in), 0); err != nil {
+		t.Fatal(err)
+	}
+	if want := "Promotion: max version 1.20.0 · release soak 72h0m0s · at most 1 zone(s) at once\n"; !strings.HasSuffix(b.String(), want) {
+		t.Errorf("WriteStatus ends %q, want it to end with %q", b.String(), want)
 	}
 }
 

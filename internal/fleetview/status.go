@@ -100,6 +100,11 @@ type Summary struct {
 	PolicyError string `json:"policyError,omitempty"`
 	// ControllerSource says where the controller's configuration was read.
 	ControllerSource string `json:"controllerSource,omitempty"`
+	// MaxVersion, ReleaseSoak and ZonesInFlight are the FleetPolicy's promotion controls, when
+	// set.
+	MaxVersion    string `json:"maxVersion,omitempty"`
+	ReleaseSoak   string `json:"releaseSoak,omitempty"`
+	ZonesInFlight int    `json:"zonesInFlight,omitempty"`
 }
 
 // Status is the view of `kubectl brupop status`.
@@ -180,6 +185,16 @@ func (a *analysis) summary(rows []NodeRow) Summary {
 	}
 	if a.settingsErr != nil {
 		sum.PolicyError = a.settingsErr.Error()
+	}
+	pol := a.settings.Policy
+	if v := pol.StateMachine.MaxVersion; v != nil {
+		sum.MaxVersion = v.Original()
+	}
+	if pol.ReleaseSoak > 0 {
+		sum.ReleaseSoak = pol.ReleaseSoak.String()
+	}
+	if pol.Zones != nil {
+		sum.ZonesInFlight = pol.Zones.MaxInFlight
 	}
 	if s := a.settings.Policy.Schedule; s != nil {
 		sum.Schedule = s.String()
