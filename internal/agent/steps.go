@@ -17,6 +17,10 @@ import (
 // serverAttempts bounds the tries of one API-server call, as upstream's five retries.
 const serverAttempts = 6
 
+// pinRenderWait is how long the agent waits before refreshing a second time when the host did
+// not choose the version it pinned: the settings render can lag the commit by a second or two.
+const pinRenderWait = 2 * time.Second
+
 // drainVerdictGrace is how long past a drain's deadline the agent keeps asking a server that
 // still answers "in progress", to learn the server's verdict rather than report a bare timeout.
 const drainVerdictGrace = 10 * time.Second
@@ -61,11 +65,20 @@ func (a *Agent) stage(ctx context.Context, want, running string) error {
 		}
 		// Restore even when ctx ends: the pinned lock must not outlive this step.
 		defer func() { _ = a.restoreSettings(context.WithoutCancel(ctx)) }()
-		if st, err = a.cfg.Host.Refresh(ctx); err != nil {
-			return fmt.Errorf("refresh updates with version %s pinned: %w", want, err)
+		// The settings render may lag the commit by a moment (bottlerocket-api.md, section 5):
+		// a first refresh that does not choose the pinned version gets a second one.
+		for attempt := 0; attempt < 2 && st.ChosenVersion() != want; attempt++ {
+			if attempt > 0 {
+				if err := a.sleep(ctx, pinRenderWait); err != nil {
+					return err
+				}
+			}
+			if st, err = a.cfg.Host.Refresh(ctx); err != nil {
+				return fmt.Errorf("refresh updates with version %s pinned: %w", want, err)
+			}
 		}
 		if st.ChosenVersion() != want {
-			return &Failure{Reason: statemachine.ReasonHostAPIError, Message: fmt.Sprintf(
+			return &Failure{Reason: statemachine.ReasonVersionNotOffered, Message: fmt.Sprintf(
 				"the host does not offer %s even with updates.version-lock pinned (it chose %q)", want, st.ChosenVersion())}
 		}
 	}

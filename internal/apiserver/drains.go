@@ -13,6 +13,9 @@ import (
 	"github.com/bottlerocket-os/brupop-go/internal/drain"
 )
 
+// verdictTimeout bounds the reads that decide how a drain ended once its deadline passed.
+const verdictTimeout = 30 * time.Second
+
 // drainJob is the drain of one node, running in the background.
 type drainJob struct {
 	deadline time.Time
@@ -98,7 +101,15 @@ func (d *drains) run(ctx context.Context, node, uid string, deadline time.Time) 
 		return err
 	}
 	if !d.clock.Now().Before(deadline) {
-		return failed(fmt.Errorf("%w: %s, before the drain started", drain.ErrDeadlineExceeded, at))
+		// Too late to drain, not to say how the drain ended: a request after the deadline (an
+		// agent that missed the answer, or asks another replica) gets the cluster's verdict.
+		vctx, cancel := context.WithTimeout(ctx, verdictTimeout)
+		defer cancel()
+		if err := d.drainer.Verdict(vctx, node, deadline); err != nil {
+			return failed(err)
+		}
+		log.Info("Node drained before its deadline", "deadline", at)
+		return nil
 	}
 	ours, err := d.nodes.Cordon(ctx, node)
 	if err != nil {

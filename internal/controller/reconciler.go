@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -53,7 +54,7 @@ type Reconciler struct {
 	lastRunEnd  time.Time
 	releases    map[string]time.Time // first seen of the offered versions, as in Plan.Releases
 	lastGood    *rollout.Settings
-	invalidGen  int64 // the generation of the FleetPolicy last reported invalid
+	invalidKey  string // the FleetPolicy (UID and generation) last reported invalid
 	waits       map[string]rollout.WaitReason
 	announced   map[string]bool
 }
@@ -130,19 +131,24 @@ func (r *Reconciler) createPolicy(ctx context.Context) *v2.FleetPolicy {
 	return fp
 }
 
+// invalidKey identifies one version of a FleetPolicy: a deleted and recreated one is another.
+func invalidKey(fp *v2.FleetPolicy) string {
+	return fmt.Sprintf("%s/%d", fp.UID, fp.Generation)
+}
+
 // settings resolves the FleetPolicy; an invalid one leaves the last valid settings (or the
 // environment's) in force and is reported in the status.
 func (r *Reconciler) settings(ctx context.Context, fp *v2.FleetPolicy) (rollout.Settings, error) {
 	s, err := Settings(fp, r.environment, r.timeZone)
 	if err == nil {
-		r.lastGood, r.invalidGen = &s, 0
+		r.lastGood, r.invalidKey = &s, ""
 		return s, nil
 	}
 	// Said once per generation of the policy: every pass meets the same error until it is fixed.
-	if fp == nil || fp.Generation != r.invalidGen {
+	if fp == nil || invalidKey(fp) != r.invalidKey {
 		r.log(ctx).Error(err, "Invalid FleetPolicy, keeping the last valid settings")
 		if fp != nil {
-			r.invalidGen = fp.Generation
+			r.invalidKey = invalidKey(fp)
 			r.Recorder.Eventf(fp, nil, corev1.EventTypeWarning, EventInvalidPolicy, "ApplyPolicy",
 				"%s; the controller keeps the last valid settings", err)
 		}

@@ -117,6 +117,32 @@ func (d *Drainer) Drain(ctx context.Context, node string, deadline time.Time) er
 	return nil
 }
 
+// Verdict says, after deadline, how a drain of node ended, from the state of the cluster rather
+// than from memory: nil when the node is cordoned and has no pod left to evict (drained in time,
+// perhaps by another API-server replica), ErrDeadlineExceeded naming the pods left otherwise.
+func (d *Drainer) Verdict(ctx context.Context, node string, deadline time.Time) error {
+	at := deadline.UTC().Format(time.RFC3339)
+	n, err := d.Client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("drain: node %s: deadline passed at %s and the node could not be read: %w", node, at, err)
+	}
+	if !n.Spec.Unschedulable {
+		return fmt.Errorf("%w at %s for node %s, which is not cordoned", ErrDeadlineExceeded, at, node)
+	}
+	pods, err := d.podsToEvict(ctx, node)
+	if err != nil {
+		return fmt.Errorf("drain: node %s: deadline passed at %s: %w", node, at, err)
+	}
+	if len(pods) == 0 {
+		return nil
+	}
+	names := make([]string, len(pods))
+	for i := range pods {
+		names[i] = pods[i].Namespace + "/" + pods[i].Name
+	}
+	return fmt.Errorf("%w at %s for node %s with %d pods left: %v", ErrDeadlineExceeded, at, node, len(pods), names)
+}
+
 // podsToEvict lists the node's pods and filters them with kubectl's drain filters: DaemonSet
 // and mirror pods are skipped, emptyDir and unreplicated pods are evicted; finished pods and
 // pods of deleted DaemonSets are skipped too.

@@ -254,7 +254,7 @@ func (a *analysis) zonesLine() string {
 	z := a.settings.Policy.Zones
 	byZone := map[string][]string{}
 	for i := range a.members {
-		if m := &a.members[i]; m.inFlight {
+		if m := &a.members[i]; m.inFlight || m.starting {
 			zone := nodeLabels(m)[z.Label]
 			byZone[zone] = append(byZone[zone], m.node)
 		}

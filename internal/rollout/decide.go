@@ -220,10 +220,10 @@ func (p *pass) seeRelease(st *v2.BottlerocketShadowStatus) {
 	p.plan.Releases[st.TargetVersion] = seen.Truncate(time.Second)
 }
 
-// soaking reports whether c waits for its version's release soak: the version is the one its
-// host offers (not one the cap picked) and was first seen less than ReleaseSoak ago.
+// soaking reports whether c waits for its version's release soak: the version is not the one
+// maxVersion names (an operator chose that one) and was first seen less than ReleaseSoak ago.
 func (p *pass) soaking(c *candidate) bool {
-	if p.policy.ReleaseSoak <= 0 || c.version != c.member.Shadow.Status.TargetVersion {
+	if p.policy.ReleaseSoak <= 0 || p.policy.StateMachine.IsMaxVersion(c.version) {
 		return false
 	}
 	return p.now.Before(p.plan.Releases[c.version].Add(p.policy.ReleaseSoak))

@@ -193,6 +193,15 @@ func TestDecide(t *testing.T) {
 				}
 			}),
 			want: summary{Started: []string{"a"}, InFlight: 1}},
+		{name: "the maxVersion version is not soaked when a host offers exactly it either",
+			fleet: Fleet{Members: []Member{member("a")}, Releases: map[string]time.Time{vNew: t0}},
+			policy: policy(func(p *Policy) {
+				p.ReleaseSoak = time.Hour
+				if err := p.StateMachine.SetMaxVersion(vNew); err != nil {
+					panic(err)
+				}
+			}),
+			want: summary{Started: []string{"a"}, InFlight: 1}},
 		{name: "a halted version says halted, not soaking",
 			fleet:  Fleet{Members: idleFleet(1), Ledger: []VersionLedger{{Version: vNew, Failures: []NodeFailure{releaseFailure("x", vNew, t0.Add(-time.Minute))}}}},
 			policy: policy(func(p *Policy) { p.ReleaseSoak = time.Hour }),

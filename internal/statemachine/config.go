@@ -93,6 +93,15 @@ func (c Config) Target(st *v2.BottlerocketShadowStatus) string {
 	return c.MaxVersion.Original()
 }
 
+// IsMaxVersion reports whether v is MaxVersion (by semantic version).
+func (c Config) IsMaxVersion(v string) bool {
+	if c.MaxVersion == nil {
+		return false
+	}
+	parsed, err := semver.StrictNewVersion(v)
+	return err == nil && parsed.Equal(c.MaxVersion)
+}
+
 // UpToDate reports whether a node whose agent reports st has nothing to update to: it runs its
 // Target, or (with MaxVersion) a version at or past it, as upstream compares the strings.
 func (c Config) UpToDate(st *v2.BottlerocketShadowStatus) bool {

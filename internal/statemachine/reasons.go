@@ -29,6 +29,12 @@ const (
 	// ReasonRebootNotReady (controller, release): the RebootedIntoUpdate deadline passed while
 	// the Node was not Ready, so the node most likely did not come back from the new version.
 	ReasonRebootNotReady = "RebootNotReady"
+	// ReasonVersionNotOffered (agent, release): the host does not offer the version the
+	// controller asked for, even with updates.version-lock pinned to it: a release that was
+	// pulled, or a FleetPolicy maxVersion that names no published version. It counts against
+	// that version's budget, so a bad cap halts after one node instead of failing the whole
+	// fleet into backoff, and fixing the cap lets the nodes start at once.
+	ReasonVersionNotOffered = "VersionNotOffered"
 	// ReasonDrainTimeout (agent, operational): the drain did not finish by its deadline, usually
 	// because of a PodDisruptionBudget.
 	ReasonDrainTimeout = "DrainTimeout"
@@ -44,10 +50,11 @@ const (
 )
 
 var releaseReasons = map[string]bool{
-	ReasonBootRolledBack:   true,
-	ReasonVersionMismatch:  true,
-	ReasonMonitoringFailed: true,
-	ReasonRebootNotReady:   true,
+	ReasonBootRolledBack:    true,
+	ReasonVersionMismatch:   true,
+	ReasonMonitoringFailed:  true,
+	ReasonRebootNotReady:    true,
+	ReasonVersionNotOffered: true,
 }
 
 // Classify returns the class of a failure reason: ClassRelease for the release reasons of this

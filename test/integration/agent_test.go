@@ -479,6 +479,30 @@ func TestAgentPinsTheDesiredVersion(t *testing.T) {
 	}
 }
 
+// TestAgentReportsAVersionTheHostDoesNotOffer: asked for a version the host's repository lacks
+// (a pulled release, or a maxVersion that names none), the agent fails with VersionNotOffered,
+// a release failure, and leaves the host's update settings as they were.
+func TestAgentReportsAVersionTheHostDoesNotOffer(t *testing.T) {
+	const missing = "1.20.5"
+	e := newAgentEnv(t, hostapitest.Config{Version: agentOldVersion, Available: []string{agentOldVersion, agentNewVersion}})
+	e.startAgent(t)
+	e.waitIdleWithTarget(t, agentNewVersion)
+	e.setSpec(t, brupopv2.StateStagedAndPerformedUpdate, missing)
+	got := e.waitStatus(t, inState(brupopv2.StateErrorReset))
+	if !strings.HasPrefix(got.FailureReason, statemachine.ReasonVersionNotOffered+": ") || !strings.Contains(got.FailureReason, missing) || got.CrashCount != 1 {
+		t.Errorf("status = %+v, want ErrorReset, crash 1, reason %s naming %s", got, statemachine.ReasonVersionNotOffered, missing)
+	}
+	if statemachine.Classify(statemachine.ReasonVersionNotOffered) != statemachine.ClassRelease {
+		t.Error("VersionNotOffered is not a release failure: a bad cap would back every node off instead of halting")
+	}
+	if settings := e.host.UpdateSettings(); settings.VersionLock != hostapi.VersionLockLatest || settings.IgnoreWaves {
+		t.Errorf("host settings after the failure = %+v, want restored to latest", settings)
+	}
+	if st, err := e.hc.Status(context.Background()); err != nil || st.State == hostapi.StateStaged || st.State == hostapi.StateReady {
+		t.Errorf("host update state %s (%v) after the failure, want nothing staged", st.State, err)
+	}
+}
+
 func TestAgentReportsDrainTimeoutAndDeactivates(t *testing.T) {
 	e := newAgentEnv(t, hostapitest.Config{Version: agentOldVersion, Available: []string{agentOldVersion, agentNewVersion}})
 	e.blockDrains(t) // a PodDisruptionBudget that never allows an eviction

@@ -191,6 +191,11 @@ func TestAPIServerDrainStopsAtItsDeadline(t *testing.T) {
 	if err := a.Client.CordonAndDrain(ctx, deadline); !errors.As(err, &se) || se.Code != http.StatusInternalServerError || !strings.Contains(se.Message, ns+"/db-") {
 		t.Errorf("asking again after the deadline = %v; want the same 500 naming the blocked pod", err)
 	}
+	// A replica that never ran this drain (here: a request with another past deadline, which
+	// starts a new job) answers from the cluster: the pod is still there.
+	if err := a.Client.CordonAndDrain(ctx, deadline.Add(-time.Second)); !errors.As(err, &se) || se.Code != http.StatusInternalServerError || !strings.Contains(se.Message, ns+"/db-") {
+		t.Errorf("a late request to a fresh drain = %v; want a 500 naming the pod left", err)
+	}
 	eventually(t, 10*time.Second, func() error {
 		ev, err := nodeEvent(ctx, c, a.Node, apiserver.EventDrainFailed)
 		switch {
