@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"time"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
@@ -78,8 +79,15 @@ func (a *Agent) stage(ctx context.Context, want, running string) error {
 			}
 		}
 		if st.ChosenVersion() != want {
+			// Listed but not chosen: the host still applies its old settings (a slow render),
+			// which is the node's trouble, not the release's; missing from the list, the
+			// version does not exist for this host (pulled, or a cap naming none).
+			if slices.Contains(st.AvailableUpdates, want) {
+				return &Failure{Reason: statemachine.ReasonHostAPIError, Message: fmt.Sprintf(
+					"the host lists %s but did not choose it with updates.version-lock pinned (it chose %q)", want, st.ChosenVersion())}
+			}
 			return &Failure{Reason: statemachine.ReasonVersionNotOffered, Message: fmt.Sprintf(
-				"the host does not offer %s even with updates.version-lock pinned (it chose %q)", want, st.ChosenVersion())}
+				"the host does not offer %s even with updates.version-lock pinned (it chose %q; available %v)", want, st.ChosenVersion(), st.AvailableUpdates)}
 		}
 	}
 	a.noteRefresh(st, running)

@@ -30,8 +30,9 @@ const (
 	// the Node was not Ready, so the node most likely did not come back from the new version.
 	ReasonRebootNotReady = "RebootNotReady"
 	// ReasonVersionNotOffered (agent, release): the host does not offer the version the
-	// controller asked for, even with updates.version-lock pinned to it: a release that was
-	// pulled, or a FleetPolicy maxVersion that names no published version. It counts against
+	// controller asked for, even with updates.version-lock pinned to it, and does not list it
+	// among its available updates: a release that was pulled, or a FleetPolicy maxVersion that
+	// names no published version. It counts against
 	// that version's budget, so a bad cap halts after one node instead of failing the whole
 	// fleet into backoff, and fixing the cap lets the nodes start at once.
 	ReasonVersionNotOffered = "VersionNotOffered"

@@ -503,6 +503,27 @@ func TestAgentReportsAVersionTheHostDoesNotOffer(t *testing.T) {
 	}
 }
 
+// TestAgentTellsASlowSettingsRenderFromAMissingVersion: the host lists the version the
+// controller wants but, its new settings not rendered yet, chooses another: the agent reports
+// an operational failure (the node backs off and retries), not a release failure that would
+// halt the version for the whole fleet.
+func TestAgentTellsASlowSettingsRenderFromAMissingVersion(t *testing.T) {
+	const newest = "1.22.0"
+	e := newAgentEnv(t, hostapitest.Config{Version: agentOldVersion, Available: []string{agentOldVersion, agentNewVersion, newest}})
+	e.startAgent(t)
+	e.waitIdleWithTarget(t, newest)
+	e.host.SetFaults(hostapitest.Faults{StaleSettings: true})
+	e.setSpec(t, brupopv2.StateStagedAndPerformedUpdate, agentNewVersion)
+	got := e.waitStatus(t, inState(brupopv2.StateErrorReset))
+	reason, _ := statemachine.ParseFailureReason(got.FailureReason)
+	if reason != statemachine.ReasonHostAPIError || statemachine.Classify(reason) != statemachine.ClassOperational || !strings.Contains(got.FailureReason, "lists "+agentNewVersion) {
+		t.Errorf("failure %q (%s), want an operational %s saying the host lists %s", got.FailureReason, statemachine.Classify(reason), statemachine.ReasonHostAPIError, agentNewVersion)
+	}
+	if settings := e.host.UpdateSettings(); settings.VersionLock != hostapi.VersionLockLatest {
+		t.Errorf("host settings after the failure = %+v, want restored to latest", settings)
+	}
+}
+
 func TestAgentReportsDrainTimeoutAndDeactivates(t *testing.T) {
 	e := newAgentEnv(t, hostapitest.Config{Version: agentOldVersion, Available: []string{agentOldVersion, agentNewVersion}})
 	e.blockDrains(t) // a PodDisruptionBudget that never allows an eviction

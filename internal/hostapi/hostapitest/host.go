@@ -59,6 +59,9 @@ type Faults struct {
 	RefuseReboot bool
 	// DropRebootAnswer makes reboot close the connection without answering, then reboot.
 	DropRebootAnswer bool
+	// StaleSettings makes refresh and prepare ignore a committed updates.version-lock, as while
+	// the host has not yet rendered its new settings to updog's configuration file.
+	StaleSettings bool
 }
 
 // RebootPhase tells where a reboot is.

@@ -134,6 +134,15 @@ func (h *Host) recordLocked(cmd hostapi.CommandType, exit int, stderr string) {
 	}
 }
 
+// versionLock is the version lock updog reads: the committed one, or "latest" while the
+// StaleSettings fault holds the rendered file back.
+func (h *Host) versionLock() string {
+	if h.faults.StaleSettings {
+		return hostapi.VersionLockLatest
+	}
+	return h.settings.VersionLock
+}
+
 // refreshLocked lists the repository and chooses an update (spec 4.1 and 5).
 func (h *Host) refreshLocked() (int, string) {
 	st := h.status
@@ -148,7 +157,7 @@ func (h *Host) refreshLocked() (int, string) {
 		st.AvailableUpdates = append(st.AvailableUpdates, v.String())
 	}
 	st.ChosenUpdate = nil
-	if v, ok := choose(h.sets[h.running].version, h.repo, h.settings.VersionLock); ok {
+	if v, ok := choose(h.sets[h.running].version, h.repo, h.versionLock()); ok {
 		st.ChosenUpdate = h.image(v)
 	}
 	if st.State == hostapi.StateIdle || st.State == hostapi.StateAvailable {
@@ -163,7 +172,7 @@ func (h *Host) refreshLocked() (int, string) {
 // beginPrepareLocked makes updog's own choice and wipes the inactive set before writing it; on
 // completion the image is written and the set marked valid.
 func (h *Host) beginPrepareLocked() func() (int, string) {
-	target, ok := choose(h.sets[h.running].version, h.repo, h.settings.VersionLock)
+	target, ok := choose(h.sets[h.running].version, h.repo, h.versionLock())
 	if !ok {
 		// "No update required": updog writes nothing, yet the state moves to Staged.
 		return func() (int, string) {
