@@ -35,7 +35,7 @@ func (in *input) fail(reason, msg string) Decision {
 }
 
 // awaitIdle waits for the agent to report Idle after a reset; its Wake is when the node stops
-// counting as in flight (see InFlight), unless that has passed: from then on only a Node event
+// counting as in flight (see NodeInFlight), unless that has passed: from then on only a Node event
 // (uncordon, Ready, deletion) or the agent changes whether it counts (see SpecNodeInFlight).
 func (in *input) awaitIdle(o Outcome, msg string) Decision {
 	d := Decision{Spec: in.brs.Spec, Outcome: o, Message: msg}
