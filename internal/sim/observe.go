@@ -117,10 +117,14 @@ func (o *Observer) Sample(ctx context.Context, now time.Time) (Snapshot, error) 
 		}
 	}
 	target := o.c.Target()
+	// Rows show the version a node would update to as the controller sees it: capped at the
+	// FleetPolicy's maxVersion (an invalid one caps nothing, as the API server rejects it).
+	cfg := statemachine.DefaultConfig()
+	_ = cfg.SetMaxVersion(fp.Spec.MaxVersion)
 	snap := Snapshot{At: now, Halted: halted(&fp, target)}
 	failed := failedNodes(&fp, target)
 	for i := range nodes.Items {
-		row := o.row(&nodes.Items[i], byNode[nodes.Items[i].Name], failed[nodes.Items[i].Name], now)
+		row := o.row(&nodes.Items[i], byNode[nodes.Items[i].Name], failed[nodes.Items[i].Name], cfg, now)
 		snap.Rows = append(snap.Rows, row)
 		snap.InFlight += b2i(row.InFlight)
 		snap.Unschedulable += b2i(row.Unschedulable)
@@ -137,8 +141,8 @@ func (o *Observer) Sample(ctx context.Context, now time.Time) (Snapshot, error) 
 // row builds a node's row and updates its history. A node has failed when its last attempt
 // failed (crash_count) or the controller recorded a release failure of the target for it (a
 // failed monitoring leaves crash_count alone).
-func (o *Observer) row(node *corev1.Node, brs *v2.BottlerocketShadow, releaseFailed bool, now time.Time) NodeRow {
-	r := shadowRow(brs, statemachine.FactsOf(node, nil), now)
+func (o *Observer) row(node *corev1.Node, brs *v2.BottlerocketShadow, releaseFailed bool, cfg statemachine.Config, now time.Time) NodeRow {
+	r := shadowRow(brs, statemachine.FactsOf(node, nil), cfg, now)
 	r.Name, r.Ready, r.Unschedulable = node.Name, nodeReady(node), node.Spec.Unschedulable
 	to := o.c.Target()
 	r.Fail = !r.InFlight && (releaseFailed || r.CrashCount > 0 && r.Version != to)
@@ -156,7 +160,7 @@ func (o *Observer) row(node *corev1.Node, brs *v2.BottlerocketShadow, releaseFai
 // shadowRow is what a node's shadow says; "?" versions until its agent reported. A node is in
 // flight as the controller counts it: its update runs, or it was reset while its Node is still
 // cordoned by Brupop or NotReady.
-func shadowRow(brs *v2.BottlerocketShadow, node statemachine.NodeFacts, now time.Time) NodeRow {
+func shadowRow(brs *v2.BottlerocketShadow, node statemachine.NodeFacts, cfg statemachine.Config, now time.Time) NodeRow {
 	r := NodeRow{State: v2.StateIdle, Desired: v2.StateIdle, Version: "?", Target: "?"}
 	if brs == nil {
 		return r
@@ -165,9 +169,9 @@ func shadowRow(brs *v2.BottlerocketShadow, node statemachine.NodeFacts, now time
 	if t := brs.Spec.StateTransitionTimestamp; t != nil {
 		r.DesiredSince = t.Time
 	}
-	r.InFlight = statemachine.NodeInFlight(brs, node, statemachine.DefaultConfig(), now)
+	r.InFlight = statemachine.NodeInFlight(brs, node, cfg, now)
 	if st := brs.Status; st != nil {
-		r.State, r.Version, r.Target, r.CrashCount = st.CurrentState, st.CurrentVersion, st.TargetVersion, st.CrashCount
+		r.State, r.Version, r.Target, r.CrashCount = st.CurrentState, st.CurrentVersion, cfg.Target(st), st.CrashCount
 		r.Reason = st.FailureReason
 	}
 	if brs.Spec.Version != nil && r.InFlight {

@@ -31,7 +31,12 @@ func TestMaxVersionHoldsNodesBack(t *testing.T) {
 		}
 		return true
 	})
-	s.waitFor("the fleet still on 1.21.0, nothing in flight", 10*time.Second, s.allOn("1.21.0"))
+	held := s.waitFor("the fleet still on 1.21.0, nothing in flight", 10*time.Second, s.allOn("1.21.0"))
+	for _, r := range held.Rows {
+		if r.Target != "1.21.0" {
+			t.Errorf("%s: the table shows target %s, want 1.21.0 (capped by maxVersion)", r.Name, r.Target)
+		}
+	}
 	why := s.kubectlBrupop("why", sim.NodeName(0))
 	s.checkInvariants()
 	if !strings.Contains(why, "maxVersion 1.21.0 holds it back from 1.22.0") {
