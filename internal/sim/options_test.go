@@ -110,3 +110,24 @@ func TestZoneOf(t *testing.T) {
 		}
 	}
 }
+
+func TestWaves(t *testing.T) {
+	for _, tc := range []struct {
+		name                                     string
+		n, conc, zones, zonesInFlight, wantWaves int
+	}{
+		{"no zones", 12, 3, 0, 0, 4},
+		{"zones not limited", 12, 3, 3, 0, 4},
+		{"one zone of two nodes at a time, concurrency 6", 6, 6, 3, 1, 3},
+		{"one zone of four at a time, concurrency 3", 12, 3, 3, 1, 6},
+		{"two of four zones at a time", 12, 4, 4, 2, 4},
+		{"as many zones allowed as there are", 6, 2, 3, 3, 3},
+		{"fewer nodes than zones", 2, 2, 3, 1, 2},
+		{"none started", 0, 3, 3, 1, 0},
+	} {
+		o := Options{MaxConcurrent: tc.conc, Zones: tc.zones, ZonesInFlight: tc.zonesInFlight}
+		if got := waves(tc.n, o); got != tc.wantWaves {
+			t.Errorf("%s: waves(%d) = %d, want %d", tc.name, tc.n, got, tc.wantWaves)
+		}
+	}
+}

@@ -3,7 +3,6 @@ package sim
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"time"
 
@@ -70,13 +69,12 @@ func (c *Cluster) Rollout(ctx context.Context, view View) (Summary, error) {
 	return s, nil
 }
 
-// estimate is a generous bound of the rollout's time: five times the theoretical minimum of
-// a node's steps, plus two minutes.
+// estimate is a generous bound of the rollout's time: the release soak, five times the
+// theoretical minimum of a node's steps, plus two minutes.
 func (c *Cluster) estimate() time.Duration {
 	o := c.Options
-	waves := math.Ceil(float64(o.Nodes) / float64(o.MaxConcurrent))
 	perNode := o.PrepareTime*2 + o.RebootTime + o.MonitoringPeriod + 20*time.Second
-	return time.Duration(waves*5)*perNode + 2*time.Minute
+	return o.ReleaseSoak + time.Duration(waves(o.Nodes, o)*5)*perNode + 2*time.Minute
 }
 
 // finished reports whether the rollout is over: every node updated, failed as told, or

@@ -39,8 +39,16 @@ type Summary struct {
 	PerNodeSeconds float64 `json:"perNodeSeconds"`
 	// Started counts the nodes whose update started.
 	Started int `json:"started"`
-	// MinimumSeconds is ceil(Started / MaxConcurrent) x PerNodeSeconds; Ratio is
-	// RolloutSeconds / MinimumSeconds.
+	// Waves is the least number of rounds the started nodes can update in: ceil(Started /
+	// MaxConcurrent), or with zones the rounds of ZonesInFlight zones times the waves of each.
+	Waves int `json:"waves"`
+	// Zones and ZonesInFlight are the options', when the FleetPolicy limits zones.
+	Zones         int `json:"zones,omitempty"`
+	ZonesInFlight int `json:"zonesInFlight,omitempty"`
+	// SoakSeconds is the FleetPolicy's release soak.
+	SoakSeconds float64 `json:"soakSeconds,omitempty"`
+	// MinimumSeconds is SoakSeconds + Waves x PerNodeSeconds; Ratio is RolloutSeconds /
+	// MinimumSeconds.
 	MinimumSeconds float64 `json:"minimumSeconds"`
 	Ratio          float64 `json:"ratio"`
 	// MaxInFlight and MaxUnschedulable are the highest counts seen at any moment.
@@ -53,6 +61,19 @@ type Summary struct {
 	OK bool `json:"ok"`
 }
 
+// waves is the least number of rounds in which n nodes can update under o: ceil(n /
+// concurrency), or, when the FleetPolicy lets only ZonesInFlight of Zones zones update at once,
+// ceil(zones / ZonesInFlight) rounds of ceil(nodes of those zones / concurrency) waves each
+// (zones of even size, as the simulation labels them).
+func waves(n int, o Options) int {
+	ceilDiv := func(a, b int) int { return (a + b - 1) / b }
+	zones := min(o.Zones, n)
+	if n == 0 || o.ZonesInFlight <= 0 || zones <= o.ZonesInFlight {
+		return ceilDiv(n, o.MaxConcurrent)
+	}
+	return ceilDiv(zones, o.ZonesInFlight) * ceilDiv(ceilDiv(n, zones)*o.ZonesInFlight, o.MaxConcurrent)
+}
+
 // Summary computes the Summary from the history and the last observation.
 func (o *Observer) Summary(last Snapshot, timedOut bool) Summary {
 	opts := o.c.Options
@@ -61,7 +82,10 @@ func (o *Observer) Summary(last Snapshot, timedOut bool) Summary {
 		Nodes: opts.Nodes, MaxConcurrent: opts.MaxConcurrent, From: opts.From, To: to,
 		Halted: last.Halted, TimedOut: timedOut,
 		RolloutSeconds: seconds(last.At.Sub(o.start)), MaxInFlight: o.maxFlight, MaxUnschedulable: o.maxUnsched,
-		Evictions: o.evictions, Started: len(o.began),
+		Evictions: o.evictions, Started: len(o.began), SoakSeconds: seconds(opts.ReleaseSoak),
+	}
+	if opts.ZonesInFlight > 0 && opts.Zones > 0 {
+		s.Zones, s.ZonesInFlight = opts.Zones, opts.ZonesInFlight
 	}
 	for _, f := range opts.Faults {
 		s.ExpectedFailures = append(s.ExpectedFailures, f.Node)
@@ -90,7 +114,8 @@ func (o *Observer) Summary(last Snapshot, timedOut bool) Summary {
 		}
 		s.PerNodeSeconds = seconds(total / time.Duration(len(o.took)))
 		// Count the nodes that went: behind a halt, the others never had to.
-		s.MinimumSeconds = math.Ceil(float64(len(o.began))/float64(opts.MaxConcurrent)) * s.PerNodeSeconds
+		s.Waves = waves(len(o.began), opts)
+		s.MinimumSeconds = seconds(opts.ReleaseSoak) + float64(s.Waves)*s.PerNodeSeconds
 		s.Ratio = math.Round(s.RolloutSeconds/s.MinimumSeconds*100) / 100
 	}
 	s.Invariants = append(o.Invariants(), Invariant{

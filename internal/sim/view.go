@@ -160,8 +160,16 @@ func writeSummary(w io.Writer, s Summary) {
 		fmt.Fprintf(w, "Failed: %s (told to fail: %s)\n", strings.Join(s.FailedNodes, ", "), strings.Join(s.ExpectedFailures, ", "))
 	}
 	if s.MinimumSeconds > 0 {
-		fmt.Fprintf(w, "Theoretical minimum: ceil(%d/%d) x %.1fs per node = %.1fs; ratio %.2f\n",
-			s.Started, s.MaxConcurrent, s.PerNodeSeconds, s.MinimumSeconds, s.Ratio)
+		waves := fmt.Sprintf("ceil(%d/%d)", s.Started, s.MaxConcurrent)
+		if s.Zones > 0 {
+			waves = fmt.Sprintf("%d waves (%d zones, %d at a time)", s.Waves, s.Zones, s.ZonesInFlight)
+		}
+		soak := ""
+		if s.SoakSeconds > 0 {
+			soak = fmt.Sprintf(" + %.0fs soak", s.SoakSeconds)
+		}
+		fmt.Fprintf(w, "Theoretical minimum: %s x %.1fs per node%s = %.1fs; ratio %.2f\n",
+			waves, s.PerNodeSeconds, soak, s.MinimumSeconds, s.Ratio)
 	}
 	fmt.Fprintf(w, "Highest in flight: %d (allowed %d) · highest unschedulable: %d · evictions: %d\n",
 		s.MaxInFlight, s.MaxConcurrent, s.MaxUnschedulable, s.Evictions)
