@@ -102,19 +102,19 @@ func (c Config) IsMaxVersion(v string) bool {
 	return err == nil && parsed.Equal(c.MaxVersion)
 }
 
-// UpToDate reports whether a node whose agent reports st has nothing to update to: it runs its
-// Target, or (with MaxVersion) a version at or past it, as upstream compares the strings.
-func (c Config) UpToDate(st *v2.BottlerocketShadowStatus) bool {
-	target := c.Target(st)
-	if st.CurrentVersion == target {
+// runs reports whether a node running current has nothing to update to when its Target is
+// target: it runs target, or (with MaxVersion) a version at or past it, as upstream compares
+// the strings.
+func (c Config) runs(current, target string) bool {
+	if current == target {
 		return true
 	}
 	if c.MaxVersion == nil {
 		return false
 	}
-	current, err1 := semver.StrictNewVersion(st.CurrentVersion)
+	have, err1 := semver.StrictNewVersion(current)
 	want, err2 := semver.StrictNewVersion(target)
-	return err1 == nil && err2 == nil && !current.LessThan(want)
+	return err1 == nil && err2 == nil && !have.LessThan(want)
 }
 
 // DefaultConfig returns the defaults above.

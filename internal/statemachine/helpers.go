@@ -70,12 +70,12 @@ func (in *input) backoffInputs() (int32, time.Time) {
 }
 
 // releaseFailureOfAnotherVersion reports whether the node's last failure pointed at the release
-// it was updating to and the node now targets another version (a fix was published). The
+// it was updating to and the node now targets another version, target (a fix was published). The
 // failure budget contains a bad release; the per-node backoff is for trouble with the node, and
 // a bad release says nothing about the node taking another one, so it does not delay the fix.
-func (in *input) releaseFailureOfAnotherVersion() bool {
+func (in *input) releaseFailureOfAnotherVersion(target string) bool {
 	failed := in.brs.Spec.Version
-	if failed == nil || *failed == in.cfg.Target(in.status) {
+	if failed == nil || *failed == target {
 		return false
 	}
 	reason := in.record.Reason

@@ -221,7 +221,9 @@ func checkIdle(in *input) (Decision, bool) {
 		return Decision{}, false
 	}
 	st := in.status
-	if in.cfg.UpToDate(st) {
+	// The target is worked out once: with a maxVersion it parses versions.
+	target := in.cfg.Target(st)
+	if in.cfg.runs(st.CurrentVersion, target) {
 		msg := "Running " + st.CurrentVersion + ", no update available"
 		if st.CurrentVersion != st.TargetVersion && in.cfg.MaxVersion != nil {
 			msg = fmt.Sprintf("Running %s: the FleetPolicy's maxVersion %s holds it back from %s", st.CurrentVersion, in.cfg.MaxVersion.Original(), st.TargetVersion)
@@ -229,11 +231,10 @@ func checkIdle(in *input) (Decision, bool) {
 		return Decision{Spec: v2.BottlerocketShadowSpec{State: v2.StateIdle}, Outcome: OutcomeUpToDate, Message: msg}, true
 	}
 	crashes, last := in.backoffInputs()
-	if !BackoffAllows(crashes, last, in.now) && !in.releaseFailureOfAnotherVersion() {
+	if !BackoffAllows(crashes, last, in.now) && !in.releaseFailureOfAnotherVersion(target) {
 		return Decision{Spec: in.brs.Spec, Outcome: OutcomeBackoff, Wake: BackoffEnds(crashes, last),
 			Message: fmt.Sprintf("Failed %d times, last at %s: retrying after %s", crashes, last.UTC().Format(time.RFC3339), BackoffEnds(crashes, last).UTC().Format(time.RFC3339))}, true
 	}
-	target := in.cfg.Target(st)
 	return Decision{Spec: v2.BottlerocketShadowSpec{State: v2.StateStagedAndPerformedUpdate, StateTransitionTimestamp: ts(in.now), Version: &target},
 		Start: true, Outcome: OutcomeStart, Message: "Update from " + st.CurrentVersion + " to " + target}, true
 }

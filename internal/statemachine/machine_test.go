@@ -361,8 +361,8 @@ func TestMaxVersion(t *testing.T) {
 			if got := cfg.Target(st); got != tc.wantTarget {
 				t.Errorf("Target = %s, want %s", got, tc.wantTarget)
 			}
-			if got := cfg.UpToDate(st); got != tc.wantUpToDate {
-				t.Errorf("UpToDate = %v, want %v", got, tc.wantUpToDate)
+			if got := cfg.runs(st.CurrentVersion, cfg.Target(st)); got != tc.wantUpToDate {
+				t.Errorf("up to date = %v, want %v", got, tc.wantUpToDate)
 			}
 			d := Next(shadow(reported(idle, tc.current, tc.offered)), healthy, withMax(cfg), t0)
 			switch {
