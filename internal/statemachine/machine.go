@@ -235,7 +235,8 @@ func checkIdle(in *input) (Decision, bool) {
 		return Decision{Spec: in.brs.Spec, Outcome: OutcomeBackoff, Wake: BackoffEnds(crashes, last),
 			Message: fmt.Sprintf("Failed %d times, last at %s: retrying after %s", crashes, last.UTC().Format(time.RFC3339), BackoffEnds(crashes, last).UTC().Format(time.RFC3339))}, true
 	}
-	return Decision{Spec: v2.BottlerocketShadowSpec{State: v2.StateStagedAndPerformedUpdate, StateTransitionTimestamp: ts(in.now), Version: &target},
+	version := target // only a started node's version escapes to the heap
+	return Decision{Spec: v2.BottlerocketShadowSpec{State: v2.StateStagedAndPerformedUpdate, StateTransitionTimestamp: ts(in.now), Version: &version},
 		Start: true, Outcome: OutcomeStart, Message: "Update from " + st.CurrentVersion + " to " + target}, true
 }
 
