@@ -41,28 +41,13 @@ type drains struct {
 	wg   sync.WaitGroup
 }
 
-// finished reports whether the job has ended.
-func (j *drainJob) finished() bool {
-	select {
-	case <-j.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// start returns the node's running drain, or starts one that ends at deadline. Past the
-// deadline, it returns the failed drain with that deadline, so that an agent asking again learns
-// why it failed (which pods blocked it) rather than that it is too late to start; before it, a
-// failed drain is started again. uid is the Node's, for its Events.
+// start returns the node's running drain, or starts one that ends at deadline (past it, the
+// new drain only says how the last one ended: see run). uid is the Node's, for its Events.
 func (d *drains) start(node, uid string, deadline time.Time) (job *drainJob, joined bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if j, ok := d.jobs[node]; ok {
-		verdict := j.deadline.Equal(deadline) && !d.clock.Now().Before(deadline)
-		if !j.finished() || verdict {
-			return j, true
-		}
+		return j, true
 	}
 	ctx, cancel := context.WithCancel(d.base)
 	j := &drainJob{deadline: deadline, done: make(chan struct{}), cancel: cancel}
@@ -80,8 +65,7 @@ func (d *drains) start(node, uid string, deadline time.Time) (job *drainJob, joi
 		}
 		d.metrics.drains.WithLabelValues(result).Inc()
 		d.mu.Lock()
-		// A failed drain stays, one per node, until the next drain or stop replaces it.
-		if d.jobs[node] == j && (j.err == nil || ctx.Err() != nil) {
+		if d.jobs[node] == j {
 			delete(d.jobs, node)
 		}
 		d.mu.Unlock()
@@ -134,9 +118,6 @@ func (d *drains) run(ctx context.Context, node, uid string, deadline time.Time) 
 func (d *drains) stop(ctx context.Context, node string) error {
 	d.mu.Lock()
 	j, ok := d.jobs[node]
-	if ok && j.finished() {
-		delete(d.jobs, node)
-	}
 	d.mu.Unlock()
 	if !ok {
 		return nil
