@@ -40,6 +40,50 @@ func fleetPolicy(t *testing.T, c client.Client, ns string, mutate func(*brupopv2
 	}
 }
 
+// closedWindowFleet creates n fleet nodes of ns under a FleetPolicy whose window stays closed
+// for hours, starts a controller, and returns the node names.
+func closedWindowFleet(t *testing.T, c client.Client, ns string, n int) []string {
+	t.Helper()
+	closedHour := (time.Now().UTC().Hour() + 12) % 24
+	fleetPolicy(t, c, ns, func(s *brupopv2.FleetPolicySpec) {
+		s.Schedule = &brupopv2.FleetPolicySchedule{Cron: fmt.Sprintf("* * %d * * * *", closedHour)}
+	})
+	names := nodeNames(ns, n)
+	for _, name := range names {
+		newFleetNode(t, c, ns, name)
+	}
+	startController(t, controllerIdentity(t, c, ns, nil), testOptions(ns, "unlimited"))
+	return names
+}
+
+// touchStatus writes the node's shadow status, as an agent reporting would, to cause a pass.
+func touchStatus(t *testing.T, c client.Client, ns, node string) {
+	t.Helper()
+	var brs brupopv2.BottlerocketShadow
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: brupopv2.ShadowName(node)}, &brs); err != nil {
+		t.Fatal(err)
+	}
+	brs.Status.CrashCount = 0
+	brs.Status.FailureReason = "touched"
+	if err := c.Status().Update(context.Background(), &brs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// noneStarted returns an error naming a shadow of ns whose spec left Idle, why saying when.
+func noneStarted(ctx context.Context, c client.Client, ns, why string) error {
+	var list brupopv2.BottlerocketShadowList
+	if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return err
+	}
+	for _, s := range list.Items {
+		if s.Spec.State != brupopv2.StateIdle {
+			return fmt.Errorf("%s started %s", s.Name, why)
+		}
+	}
+	return nil
+}
+
 func nodeNames(ns string, n int) []string {
 	names := make([]string, n)
 	for i := range names {
@@ -115,15 +159,7 @@ func TestControllerClosedWindowStartsNothing(t *testing.T) {
 	t.Parallel()
 	c := adminClient(t)
 	ns := newNamespace(t, c)
-	closedHour := (time.Now().UTC().Hour() + 12) % 24
-	fleetPolicy(t, c, ns, func(s *brupopv2.FleetPolicySpec) {
-		s.Schedule = &brupopv2.FleetPolicySchedule{Cron: fmt.Sprintf("* * %d * * * *", closedHour)}
-	})
-	names := nodeNames(ns, 3)
-	for _, n := range names {
-		newFleetNode(t, c, ns, n)
-	}
-	startController(t, controllerIdentity(t, c, ns, nil), testOptions(ns, "unlimited"))
+	names := closedWindowFleet(t, c, ns, 3)
 	eventually(t, 20*time.Second, func() error {
 		var fp brupopv2.FleetPolicy
 		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: brupopv2.DefaultFleetPolicyName}, &fp); err != nil {
@@ -138,26 +174,9 @@ func TestControllerClosedWindowStartsNothing(t *testing.T) {
 		hasEvent(t, c, ns, brupopv2.ShadowName(n), controller.EventWaitingForWindow, "waits for the update window")
 	}
 	// More passes (a status write by an agent) must not start anything nor repeat the Event.
-	var brs brupopv2.BottlerocketShadow
-	if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: brupopv2.ShadowName(names[0])}, &brs); err != nil {
-		t.Fatal(err)
-	}
-	brs.Status.CrashCount = 0
-	brs.Status.FailureReason = "touched"
-	if err := c.Status().Update(context.Background(), &brs); err != nil {
-		t.Fatal(err)
-	}
+	touchStatus(t, c, ns, names[0])
 	eventually(t, 10*time.Second, func() error {
-		var list brupopv2.BottlerocketShadowList
-		if err := c.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
-			return err
-		}
-		for _, s := range list.Items {
-			if s.Spec.State != brupopv2.StateIdle {
-				return fmt.Errorf("%s started in a closed window", s.Name)
-			}
-		}
-		return nil
+		return noneStarted(context.Background(), c, ns, "in a closed window")
 	})
 	for _, n := range names {
 		evs := events(t, c, ns, brupopv2.ShadowName(n), controller.EventWaitingForWindow)
@@ -175,15 +194,7 @@ func TestControllerKeepsTheLastValidPolicy(t *testing.T) {
 	ctx := context.Background()
 	c := adminClient(t)
 	ns := newNamespace(t, c)
-	closedHour := (time.Now().UTC().Hour() + 12) % 24
-	fleetPolicy(t, c, ns, func(s *brupopv2.FleetPolicySpec) {
-		s.Schedule = &brupopv2.FleetPolicySchedule{Cron: fmt.Sprintf("* * %d * * * *", closedHour)}
-	})
-	names := nodeNames(ns, 2)
-	for _, n := range names {
-		newFleetNode(t, c, ns, n)
-	}
-	startController(t, controllerIdentity(t, c, ns, nil), testOptions(ns, "unlimited"))
+	names := closedWindowFleet(t, c, ns, 2)
 	key := client.ObjectKey{Namespace: ns, Name: brupopv2.DefaultFleetPolicyName}
 	readyCondition := func(want metav1.ConditionStatus, reason, text string) {
 		t.Helper()
@@ -216,25 +227,9 @@ func TestControllerKeepsTheLastValidPolicy(t *testing.T) {
 	readyCondition(metav1.ConditionFalse, "InvalidPolicy", "every night at ten")
 	hasEvent(t, c, ns, brupopv2.DefaultFleetPolicyName, controller.EventInvalidPolicy, "keeps the last valid settings")
 	// Passes go on (a status write), still in the closed window, and the Event is not repeated.
-	var brs brupopv2.BottlerocketShadow
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: brupopv2.ShadowName(names[0])}, &brs); err != nil {
-		t.Fatal(err)
-	}
-	brs.Status.FailureReason = "touched"
-	if err := c.Status().Update(ctx, &brs); err != nil {
-		t.Fatal(err)
-	}
-	var list brupopv2.BottlerocketShadowList
+	touchStatus(t, c, ns, names[0])
 	holds(t, 2*time.Second, func() error {
-		if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
-			return err
-		}
-		for _, s := range list.Items {
-			if s.Spec.State != brupopv2.StateIdle {
-				return fmt.Errorf("%s started while the policy was invalid: the controller dropped the closed window", s.Name)
-			}
-		}
-		return nil
+		return noneStarted(ctx, c, ns, "while the policy was invalid: the controller dropped the closed window")
 	})
 	if evs := events(t, c, ns, brupopv2.DefaultFleetPolicyName, controller.EventInvalidPolicy); len(evs) != 1 || (evs[0].Series != nil && evs[0].Series.Count > 1) {
 		t.Errorf("InvalidPolicy Events: %d, want one, once", len(evs))
@@ -243,6 +238,7 @@ func TestControllerKeepsTheLastValidPolicy(t *testing.T) {
 	setSchedule("* * * * * *") // always open
 	readyCondition(metav1.ConditionTrue, "Applied", "")
 	eventually(t, 20*time.Second, func() error {
+		var list brupopv2.BottlerocketShadowList
 		if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
 			return err
 		}
