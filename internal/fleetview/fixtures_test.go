@@ -1,6 +1,7 @@
 package fleetview
 
 import (
+	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -133,3 +134,20 @@ func env(maxConcurrent, cron string) inputOpt {
 func controllerOn(node string) inputOpt { return func(in *Input) { in.Controller.NodeName = node } }
 
 func mt(t time.Time) *metav1.Time { x := metav1.NewTime(t); return &x }
+
+// TestFixtures checks that the builders make what their comments promise, which every table
+// relies on.
+func TestFixtures(t *testing.T) {
+	in := fleet(node("n1"), node("n2", upToDate(), notReady()), halted(vNew, "n9", -time.Hour))
+	if len(in.Nodes) != 2 || len(in.Shadows) != 2 || in.Policy == nil || len(in.Policy.Status.Versions) != 1 {
+		t.Fatalf("fleet() = %d Nodes, %d shadows, policy %v", len(in.Nodes), len(in.Shadows), in.Policy)
+	}
+	n, s := in.Nodes[0], in.Shadows[0]
+	if n.Labels[v2.NodeOptInLabel] != v2.NodeOptInValue || n.Status.Conditions[0].Status != corev1.ConditionTrue ||
+		s.Name != v2.ShadowName("n1") || s.Status.CurrentVersion != vOld || s.Status.TargetVersion != vNew {
+		t.Errorf("node() = %+v / %+v, want an opted-in Ready Node and an Idle shadow on %s wanting %s", n, s, vOld, vNew)
+	}
+	if st := in.Shadows[1].Status; st.CurrentVersion != vNew || in.Nodes[1].Status.Conditions[0].Status != corev1.ConditionFalse {
+		t.Errorf("upToDate()/notReady() = %+v, %v", st, in.Nodes[1].Status.Conditions)
+	}
+}

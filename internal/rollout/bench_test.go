@@ -29,11 +29,31 @@ func benchFleet() Fleet {
 	return f
 }
 
-func BenchmarkDecide(b *testing.B) {
-	fleet := benchFleet()
+// benchPolicy is 5% at once in a weekday window, open at t0.
+func benchPolicy() Policy {
 	policy := DefaultPolicy()
 	policy.Concurrency = Concurrency{Percent: 5}
 	policy.Schedule = window.MustParse("* * 8-18 * * Mon-Fri", time.UTC)
+	return policy
+}
+
+// TestBenchFleetIsAMidRolloutMix checks the benchmark measures what its comment says: a pass
+// that progresses nodes in flight, fills free slots and leaves nodes waiting and backing off.
+func TestBenchFleetIsAMidRolloutMix(t *testing.T) {
+	plan := Decide(benchFleet(), benchPolicy(), t0)
+	waits := map[WaitReason]int{}
+	for _, w := range plan.Waiting {
+		waits[w.Reason]++
+	}
+	if plan.Limit != 250 || plan.InFlight != plan.Limit || plan.Started == 0 || plan.Started == plan.InFlight ||
+		waits[WaitConcurrency] == 0 || waits[WaitBackoff] == 0 {
+		t.Errorf("limit %d, in flight %d, started %d, waiting %v: not a mid-rollout pass", plan.Limit, plan.InFlight, plan.Started, waits)
+	}
+}
+
+func BenchmarkDecide(b *testing.B) {
+	fleet := benchFleet()
+	policy := benchPolicy()
 	b.ReportAllocs()
 	for b.Loop() {
 		plan := Decide(fleet, policy, t0)

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"fmt"
+	"testing"
 	"time"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
@@ -88,7 +89,6 @@ func optedOut() memberOpt { return func(m *Member) { m.OptedIn = false } }
 
 func mt(t time.Time) *metav1.Time { x := metav1.NewTime(t); return &x }
 
-// idleFleet returns n idle nodes n01..nNN wanting vNew.
 // zoneLabel is the label the tests' Zones read.
 const zoneLabel = v2.DefaultZoneLabel
 
@@ -97,6 +97,7 @@ func inZone(zone string) memberOpt {
 	return func(m *Member) { m.NodeLabels = map[string]string{zoneLabel: zone} }
 }
 
+// idleFleet returns n idle nodes n01..nNN wanting vNew.
 func idleFleet(n int) []Member {
 	ms := make([]Member, n)
 	for i := range ms {
@@ -107,4 +108,22 @@ func idleFleet(n int) []Member {
 
 func releaseFailure(node, version string, at time.Time) NodeFailure {
 	return NodeFailure{Node: node, Failure: statemachine.Failure{Reason: statemachine.ReasonBootRolledBack, Class: statemachine.ClassRelease, Version: version, At: at}}
+}
+
+// TestFixtures checks that the builders make what their comments promise, which every table
+// above relies on.
+func TestFixtures(t *testing.T) {
+	m := member("a")
+	if !m.OptedIn || !m.Node.Ready || m.Shadow.Spec.State != idle || m.Shadow.Status.CurrentVersion != vOld || m.Shadow.Status.TargetVersion != vNew {
+		t.Errorf("member() = %+v / %+v, want an opted-in, Ready, Idle node on %s wanting %s", m, m.Shadow.Status, vOld, vNew)
+	}
+	if d := statemachine.Next(m.Shadow, m.Node, statemachine.DefaultConfig(), t0); !d.Start {
+		t.Errorf("the default member does not start: %s", d.Message)
+	}
+	if m := member("b", upToDate()); m.Shadow.Status.TargetVersion != m.Shadow.Status.CurrentVersion {
+		t.Errorf("upToDate() leaves %s -> %s", m.Shadow.Status.CurrentVersion, m.Shadow.Status.TargetVersion)
+	}
+	if names := idleFleet(3); len(names) != 3 || names[2].Shadow.Name != v2.ShadowName("n03") {
+		t.Errorf("idleFleet(3) = %d members, last %s", len(names), names[len(names)-1].Shadow.Name)
+	}
 }

@@ -1,6 +1,7 @@
 package statemachine
 
 import (
+	"testing"
 	"time"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
@@ -66,3 +67,21 @@ func withRecord(r Record) opt {
 var healthy = NodeFacts{Ready: true, ReadySince: t0.Add(-time.Hour), PodsReady: true}
 
 const noTS = time.Duration(-1)
+
+// TestFixtures checks that the builders make what their comments promise, which every table
+// relies on.
+func TestFixtures(t *testing.T) {
+	b := shadow(desired(staged, time.Minute, vNew), reported(idle, vOld, vNew), crashed(2, 0, "AgentError"))
+	if b.Spec.State != staged || !b.Spec.StateTransitionTimestamp.Time.Equal(t0.Add(time.Minute)) || *b.Spec.Version != vNew {
+		t.Errorf("desired() spec = %+v", b.Spec)
+	}
+	if st := b.Status; st.CurrentState != idle || st.CurrentVersion != vOld || st.TargetVersion != vNew || st.CrashCount != 2 || !st.StateTransitionFailureTimestamp.Time.Equal(t0) {
+		t.Errorf("reported()/crashed() status = %+v", st)
+	}
+	if s := specOf(idle, noTS, ""); s.StateTransitionTimestamp != nil || s.Version != nil {
+		t.Errorf("specOf(idle, noTS, \"\") = %+v, want no timestamp and no version", s)
+	}
+	if r := RecordFromAnnotations(shadow(withRecord(Record{Count: 1, At: t0, Reason: ReasonMonitoringFailed})).Annotations); r.Count != 1 || !r.At.Equal(t0) {
+		t.Errorf("withRecord() round trip = %+v", r)
+	}
+}
