@@ -144,7 +144,8 @@ func (r *Reconciler) settings(ctx context.Context, fp *v2.FleetPolicy) (rollout.
 		r.lastGood, r.invalidKey = &s, ""
 		return s, nil
 	}
-	// Said once per generation of the policy: every pass meets the same error until it is fixed.
+	// Said once per policy object and generation: every pass meets the same error until it is
+	// fixed.
 	if fp == nil || invalidKey(fp) != r.invalidKey {
 		r.log(ctx).Error(err, "Invalid FleetPolicy, keeping the last valid settings")
 		if fp != nil {

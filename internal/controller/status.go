@@ -147,18 +147,21 @@ func (r *Reconciler) writeStatus(ctx context.Context, fp *v2.FleetPolicy, st v2.
 // fields, and null for every field of prev that st leaves out (an emptied list such as releases
 // is omitted from st's JSON, and a merge patch keeps what it does not mention).
 func replaceStatusPatch(prev, st v2.FleetPolicyStatus) ([]byte, error) {
-	var before, after map[string]any
-	for _, x := range []struct {
-		v   v2.FleetPolicyStatus
-		out *map[string]any
-	}{{prev, &before}, {st, &after}} {
-		b, err := json.Marshal(x.v)
+	fields := func(s v2.FleetPolicyStatus) (map[string]any, error) {
+		b, err := json.Marshal(s)
 		if err != nil {
 			return nil, err
 		}
-		if err := json.Unmarshal(b, x.out); err != nil {
-			return nil, err
-		}
+		var m map[string]any
+		return m, json.Unmarshal(b, &m)
+	}
+	before, err := fields(prev)
+	if err != nil {
+		return nil, err
+	}
+	after, err := fields(st)
+	if err != nil {
+		return nil, err
 	}
 	for k := range before {
 		if _, ok := after[k]; !ok {

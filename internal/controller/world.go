@@ -91,12 +91,7 @@ func (r *Reconciler) fleet(w *world, skip map[string]bool) rollout.Fleet {
 			continue
 		}
 		node, _ := v2.NodeNameFromShadow(s.Name)
-		n := w.nodes[node]
-		m := rollout.Member{Shadow: s, Node: statemachine.FactsOf(n, w.podsReady), OptedIn: statemachine.OptedIn(n)}
-		if n != nil {
-			m.NodeLabels = n.Labels
-		}
-		f.Members = append(f.Members, m)
+		f.Members = append(f.Members, rollout.MemberOf(s, w.nodes[node], w.podsReady))
 	}
 	return f
 }

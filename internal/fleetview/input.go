@@ -97,7 +97,8 @@ func analyse(in Input) *analysis {
 			node = s.Name
 		}
 		n := a.nodes[node]
-		m := member{node: node, shadow: s, k8sNode: n, facts: statemachine.FactsOf(n, in.PodsReady), optedIn: statemachine.OptedIn(n)}
+		fm := rollout.MemberOf(s, n, in.PodsReady)
+		m := member{node: node, shadow: s, k8sNode: n, facts: fm.Node, optedIn: fm.OptedIn}
 		if s.Status != nil {
 			m.decision = statemachine.Next(s, m.facts, cfg, in.Now)
 			spec := &s.Spec
@@ -107,10 +108,6 @@ func analyse(in Input) *analysis {
 			m.inFlight = !m.decision.Start && statemachine.SpecNodeInFlight(spec, s.Status, m.facts, cfg, in.Now)
 		}
 		a.members = append(a.members, m)
-		fm := rollout.Member{Shadow: s, Node: m.facts, OptedIn: m.optedIn}
-		if n != nil {
-			fm.NodeLabels = n.Labels
-		}
 		fleet.Members = append(fleet.Members, fm)
 	}
 	slices.SortFunc(a.members, func(x, y member) int { return cmp.Compare(x.node, y.node) })

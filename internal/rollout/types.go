@@ -3,6 +3,8 @@ package rollout
 import (
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 	"github.com/bottlerocket-os/brupop-go/internal/window"
@@ -21,6 +23,16 @@ type Member struct {
 	OptedIn bool
 	// NodeLabels are the Node's labels (nil when it is gone), for Policy.Zones.
 	NodeLabels map[string]string
+}
+
+// MemberOf returns the member of shadow s whose Node is n (nil when gone); podsReady is as
+// statemachine.FactsOf takes it.
+func MemberOf(s *v2.BottlerocketShadow, n *corev1.Node, podsReady map[string]bool) Member {
+	m := Member{Shadow: s, Node: statemachine.FactsOf(n, podsReady), OptedIn: statemachine.OptedIn(n)}
+	if n != nil {
+		m.NodeLabels = n.Labels
+	}
+	return m
 }
 
 // Fleet is the world as one pass sees it.
