@@ -178,11 +178,34 @@ type FleetPolicyCounts struct {
 	Halted int32 `json:"halted"`
 }
 
+// FleetPolicyApplied is the policy the controller applies, resolved: every field the spec leaves
+// unset holds the controller's environment value or the default it stands for. It is what a
+// controller falls back to when the spec becomes invalid, and what kubectl brupop shows.
+type FleetPolicyApplied struct {
+	// Generation is the generation of the spec these settings were resolved from.
+	Generation int64 `json:"generation"`
+	// Time is when the controller first applied these settings.
+	Time metav1.Time `json:"time"`
+	// Spec is the resolved spec: maxConcurrentUpdates, schedule (cron and time zone),
+	// failureBudget, monitoring and stateTimeouts are always set; drainTimeout only when the
+	// policy or the environment sets one (the API server's default applies otherwise).
+	Spec FleetPolicySpec `json:"spec"`
+}
+
 // FleetPolicyStatus is what the controller observed and decided; only the controller writes it.
 type FleetPolicyStatus struct {
 	// ObservedGeneration is the generation of the spec the controller last acted on.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Applied is the policy in force, with the environment's values resolved. A spec that does
+	// not resolve (Ready=False, InvalidPolicy) leaves it as it was: the controller keeps applying
+	// it, across restarts and failovers. Without it such a controller starts no update.
+	// +optional
+	Applied *FleetPolicyApplied `json:"applied,omitempty"`
+	// ControllerNode is the node of the controller that wrote this status (MY_NODE_NAME); its
+	// node updates last.
+	// +optional
+	ControllerNode string `json:"controllerNode,omitempty"`
 	// Conditions are Ready (the policy is valid and applied) and Halted (a version is halted).
 	// +optional
 	// +listType=map

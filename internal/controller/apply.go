@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -101,13 +102,48 @@ type written struct {
 	generation int64
 }
 
-// cacheBehind reports whether the cache has not yet seen a shadow this controller wrote, and
-// forgets the writes it has seen.
-func (r *Reconciler) cacheBehind(w *world) bool {
-	if len(r.expected) == 0 {
+// expectPolicy remembers the FleetPolicy just written: no pass decides from an older status,
+// which would lack the failures, releases and settings this one stored.
+func (r *Reconciler) expectPolicy(fp *v2.FleetPolicy) {
+	rv, err := strconv.ParseUint(fp.ResourceVersion, 10, 64)
+	if err != nil {
+		// Not a number: the cache's progress cannot be compared; do not wait for it.
+		r.policyWritten = nil
+		return
+	}
+	r.policyWritten = &policyWrite{uid: fp.UID, resourceVersion: rv}
+}
+
+// policyWrite identifies a FleetPolicy write by the object and the resource version written.
+type policyWrite struct {
+	uid             types.UID
+	resourceVersion uint64
+}
+
+// policyBehind reports whether the cache holds an older FleetPolicy than the one last written.
+// Resource versions are compared as numbers: kube-apiserver's are etcd revisions, which only
+// grow (a newer object, written by anyone, has a larger one).
+func (r *Reconciler) policyBehind(w *world) bool {
+	pw := r.policyWritten
+	if pw == nil {
 		return false
 	}
-	behind := false
+	if fp := w.policy; fp != nil && fp.UID == pw.uid {
+		if rv, err := strconv.ParseUint(fp.ResourceVersion, 10, 64); err == nil && rv < pw.resourceVersion {
+			return true
+		}
+	}
+	r.policyWritten = nil
+	return false
+}
+
+// cacheBehind reports whether the cache has not yet seen a shadow or the FleetPolicy this
+// controller wrote, and forgets the writes it has seen.
+func (r *Reconciler) cacheBehind(w *world) bool {
+	behind := r.policyBehind(w)
+	if len(r.expected) == 0 {
+		return behind
+	}
 	for name, wr := range r.expected {
 		if s := w.shadow(name); s != nil && s.UID == wr.uid && s.Generation < wr.generation {
 			behind = true

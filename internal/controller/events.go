@@ -33,8 +33,8 @@ var waitEvents = map[rollout.WaitReason]string{
 	rollout.WaitSoaking:      EventReleaseSoaking,
 }
 
-// emit logs the written changes and emits the Events a person wants to see. Halts are announced
-// once the status that records them is stored.
+// emit logs the written changes and emits the Events a person wants to see. New halts are
+// announced once the status that records them is stored.
 func (r *Reconciler) emit(ctx context.Context, w *world, plan rollout.Plan, done []applied, halts []rollout.Halt, statusStored bool) {
 	logger := r.log(ctx)
 	for _, a := range done {
@@ -98,13 +98,7 @@ func (r *Reconciler) emitWaits(w *world, plan rollout.Plan) {
 
 // emitHalts announces each newly halted version on the FleetPolicy and on the failed nodes.
 func (r *Reconciler) emitHalts(w *world, halts []rollout.Halt) {
-	current := make(map[string]bool, len(halts))
 	for _, h := range halts {
-		current[h.Version] = true
-		if r.announced[h.Version] {
-			continue
-		}
-		r.announced[h.Version] = true
 		msg := haltMessage(h, r.namespace)
 		if w.policy != nil {
 			r.Recorder.Eventf(w.policy, nil, corev1.EventTypeWarning, EventRolloutHalted, "HaltRollout", "%s", msg)
@@ -115,11 +109,6 @@ func (r *Reconciler) emitHalts(w *world, halts []rollout.Halt) {
 			if s := w.shadow(v2.ShadowName(n)); s != nil {
 				r.event(s, w.nodes[n], corev1.EventTypeWarning, EventRolloutHalted, "HaltRollout", msg)
 			}
-		}
-	}
-	for v := range r.announced {
-		if !current[v] {
-			delete(r.announced, v)
 		}
 	}
 }

@@ -25,11 +25,46 @@ func failure(node string, at time.Duration) rollout.NodeFailure {
 func TestMergeLedgersDeduplicatesToTheSecond(t *testing.T) {
 	memory := recordFailure(nil, failure("a", 500*time.Millisecond)) // remembered with nanoseconds
 	stored := []rollout.VersionLedger{{Version: "1.20.0", Failures: []rollout.NodeFailure{failure("a", 0), failure("b", time.Minute)}}}
-	got := resume(mergeLedgers(memory, stored), "1.20.0", t0.Add(2*time.Minute+300*time.Millisecond))
-	want := []rollout.VersionLedger{{Version: "1.20.0", Failures: []rollout.NodeFailure{failure("a", 0), failure("b", time.Minute)},
-		ResumedAt: t0.Add(2 * time.Minute)}}
+	got := mergeLedgers(memory, stored)
+	want := []rollout.VersionLedger{{Version: "1.20.0", Failures: []rollout.NodeFailure{failure("a", 0), failure("b", time.Minute)}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ledger mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestMergeStatusKeepsWhatAPassCouldNotStore: a status that failed to store adds its failures,
+// halts, resumes, releases and run end to the stored one, and never loses a stored one.
+func TestMergeStatusKeepsWhatAPassCouldNotStore(t *testing.T) {
+	at := func(d time.Duration) metav1.Time { return metav1.NewTime(t0.Add(d)) }
+	ptr := func(m metav1.Time) *metav1.Time { return &m }
+	stored := v2.FleetPolicyStatus{
+		Versions: []v2.FleetPolicyVersionStatus{{Version: "1.20.0", Failures: []v2.FleetPolicyNodeFailure{{Node: "a", Time: at(0)}}}},
+		Releases: []v2.FleetPolicyRelease{{Version: "1.20.0", FirstSeen: at(time.Hour)}},
+		Applied:  &v2.FleetPolicyApplied{Generation: 2},
+	}
+	unsaved := v2.FleetPolicyStatus{
+		Versions: []v2.FleetPolicyVersionStatus{
+			{Version: "1.20.0", Failures: []v2.FleetPolicyNodeFailure{{Node: "a", Time: at(0)}, {Node: "b", Time: at(time.Minute)}},
+				Halted: true, HaltedSince: ptr(at(time.Minute)), Reason: "budget", ResumedAt: ptr(at(-time.Hour))},
+			{Version: "1.19.0", ResumedAt: ptr(at(0))},
+		},
+		Releases:   []v2.FleetPolicyRelease{{Version: "1.20.0", FirstSeen: at(0)}, {Version: "1.21.0", FirstSeen: at(2 * time.Hour)}},
+		LastRunEnd: ptr(at(3 * time.Hour)),
+		Applied:    &v2.FleetPolicyApplied{Generation: 1},
+	}
+	got := mergeStatus(stored, unsaved)
+	want := v2.FleetPolicyStatus{
+		Versions: []v2.FleetPolicyVersionStatus{
+			{Version: "1.19.0", ResumedAt: ptr(at(0))},
+			{Version: "1.20.0", Failures: []v2.FleetPolicyNodeFailure{{Node: "a", Time: at(0)}, {Node: "b", Time: at(time.Minute)}},
+				Halted: true, HaltedSince: ptr(at(time.Minute)), Reason: "budget", ResumedAt: ptr(at(-time.Hour))},
+		},
+		Releases:   []v2.FleetPolicyRelease{{Version: "1.20.0", FirstSeen: at(0)}, {Version: "1.21.0", FirstSeen: at(2 * time.Hour)}},
+		LastRunEnd: ptr(at(3 * time.Hour)),
+		Applied:    &v2.FleetPolicyApplied{Generation: 2},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("mergeStatus mismatch (-want +got):\n%s", diff)
 	}
 }
 

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
@@ -47,16 +50,22 @@ type Reconciler struct {
 	// watchPods starts the Pod watch the first time a monitoring selector is configured.
 	watchPods func() error
 
+	// The controller's state lives in the FleetPolicy's status: the failure ledger, the
+	// releases, the end of the last run and the applied settings. A pass reads it from the
+	// cache and stores it back. In memory is only what the cache or the API server cannot
+	// hold yet, and what only this process knows:
 	mu          sync.Mutex
 	podsWatched bool
-	expected    map[string]written
-	ledger      []rollout.VersionLedger
-	lastRunEnd  time.Time
-	releases    map[string]time.Time // first seen of the offered versions, as in Plan.Releases
-	lastGood    *rollout.Settings
-	invalidKey  string // the FleetPolicy (UID and generation) last reported invalid
-	waits       map[string]rollout.WaitReason
-	announced   map[string]bool
+	// expected are the shadows this process wrote that the cache has not caught up with.
+	expected map[string]written
+	// policyWritten is the FleetPolicy this process last wrote, until the cache has it.
+	policyWritten *policyWrite
+	// unsaved is the status a pass computed but could not store (the write failed, or the
+	// FleetPolicy could not be created); the next pass starts from it and the stored status.
+	unsaved *v2.FleetPolicyStatus
+	// waits are the wait reasons already announced by an Event, so that each wait is announced
+	// once (a new process announces each current wait once more).
+	waits map[string]rollout.WaitReason
 }
 
 // NewReconciler returns a reconciler for the fleet configured by o (which must be valid).
@@ -67,7 +76,7 @@ func NewReconciler(c client.Client, apiReader client.Reader, rec events.EventRec
 	}
 	return &Reconciler{Client: c, APIReader: apiReader, Recorder: rec, Metrics: m, Clock: clk,
 		namespace: o.Namespace, nodeName: o.NodeName, timeZone: o.TimeZone, environment: o.Environment,
-		expected: map[string]written{}, waits: map[string]rollout.WaitReason{}, announced: map[string]bool{}}
+		expected: map[string]written{}, waits: map[string]rollout.WaitReason{}}
 }
 
 // Reconcile makes one decision pass: read the world from the cache, decide, write the specs,
@@ -86,29 +95,64 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	if w.policy == nil {
 		w.policy = r.createPolicy(ctx)
 	}
-	settings, settingsErr := r.settings(ctx, w.policy)
+	settings, applied, settingsErr := r.settings(ctx, w.policy)
 	if err := r.readPods(ctx, w, settings.PodSelector); err != nil {
 		return reconcile.Result{}, err
 	}
 	removed, cleanupErr := r.removeOptedOut(ctx, w)
 	now := r.Clock.Now()
 	fleet := r.fleet(w, removed)
-	resumed := r.loadLedger(ctx, w.policy, now)
-	fleet.Ledger, fleet.LastRunEnd, fleet.Releases = r.ledger, r.lastRunEnd, r.releases
+	base := r.baseStatus(w.policy)
+	resumed := r.resume(ctx, w.policy, &base, now)
+	ledger, lastRunEnd := rollout.LedgerFrom(&v2.FleetPolicy{Status: base})
+	fleet.Ledger, fleet.LastRunEnd, fleet.Releases = ledger, lastRunEnd, rollout.ReleasesFrom(&v2.FleetPolicy{Status: base})
 	plan := rollout.Decide(fleet, settings.Policy, now)
 	done, applyErr := r.applyChanges(ctx, w, plan, settings)
-	r.remember(done, plan)
-	halts := storedHalts(plan.Halts, r.ledger)
-	var statusErr error
-	if w.policy != nil {
-		st := fleetPolicyStatus(w.policy.Status, statusInput{generation: w.policy.Generation, ledger: r.ledger, halts: halts,
-			plan: plan, nodes: len(fleet.Members), lastRunEnd: r.lastRunEnd, releases: r.releases, settingsErr: settingsErr, namespace: r.namespace})
-		statusErr = r.writeStatus(ctx, w.policy, st, resumed)
-	}
-	r.emit(ctx, w, plan, done, halts, statusErr == nil)
+	ledger = recordFailures(ledger, done)
+	halts := storedHalts(plan.Halts, ledger)
+	st := fleetPolicyStatus(base, statusInput{generation: policyGeneration(w.policy), ledger: ledger, halts: halts,
+		plan: plan, nodes: len(fleet.Members), lastRunEnd: plan.LastRunEnd, releases: plan.Releases, applied: applied,
+		controllerNode: r.nodeName, settingsErr: settingsErr, namespace: r.namespace})
+	statusErr := r.storeStatus(ctx, w.policy, st, resumed)
+	r.emit(ctx, w, plan, done, newHalts(base, halts), statusErr == nil)
 	r.observe(w, plan, halts, done, now)
 	r.Metrics.Pass(time.Since(start))
 	return result(plan, errors.Join(cleanupErr, applyErr, statusErr))
+}
+
+// baseStatus is the status a pass starts from: the stored one, with what earlier passes could
+// not store added (failures, releases and the run's end are unions; the rest is recomputed).
+func (r *Reconciler) baseStatus(fp *v2.FleetPolicy) v2.FleetPolicyStatus {
+	var stored v2.FleetPolicyStatus
+	if fp != nil {
+		stored = *fp.Status.DeepCopy()
+	}
+	if r.unsaved == nil {
+		return stored
+	}
+	return mergeStatus(stored, *r.unsaved)
+}
+
+// storeStatus stores st in the FleetPolicy (when there is one) and acknowledges a resume. A
+// status it could not store is kept for the next pass.
+func (r *Reconciler) storeStatus(ctx context.Context, fp *v2.FleetPolicy, st v2.FleetPolicyStatus, resumed bool) error {
+	if fp == nil {
+		r.unsaved = &st
+		return nil
+	}
+	if err := r.writeStatus(ctx, fp, st, resumed); err != nil {
+		r.unsaved = &st
+		return err
+	}
+	r.unsaved = nil
+	return nil
+}
+
+func policyGeneration(fp *v2.FleetPolicy) int64 {
+	if fp == nil {
+		return 0
+	}
+	return fp.Generation
 }
 
 // createPolicy creates the default FleetPolicy, with an empty spec (the environment's defaults),
@@ -131,45 +175,73 @@ func (r *Reconciler) createPolicy(ctx context.Context) *v2.FleetPolicy {
 	return fp
 }
 
-// invalidKey identifies one version of a FleetPolicy: a deleted and recreated one is another.
-func invalidKey(fp *v2.FleetPolicy) string {
-	return fmt.Sprintf("%s/%d", fp.UID, fp.Generation)
-}
-
-// settings resolves the FleetPolicy; an invalid one leaves the last valid settings (or the
-// environment's) in force and is reported in the status.
-func (r *Reconciler) settings(ctx context.Context, fp *v2.FleetPolicy) (rollout.Settings, error) {
+// settings resolves the FleetPolicy against the environment, and returns the settings to apply
+// with what status.applied must say. It fails closed: a policy that does not resolve leaves the
+// settings stored in status.applied in force (applied by this process or another one); with
+// none stored, nothing starts. Either way the error is reported in status and an Event.
+func (r *Reconciler) settings(ctx context.Context, fp *v2.FleetPolicy) (rollout.Settings, *v2.FleetPolicyApplied, error) {
 	s, err := Settings(fp, r.environment, r.timeZone)
+	var prev *v2.FleetPolicyApplied
+	if fp != nil {
+		prev = fp.Status.Applied
+	} else if r.unsaved != nil {
+		prev = r.unsaved.Applied
+	}
 	if err == nil {
-		r.lastGood, r.invalidKey = &s, ""
-		return s, nil
+		return s, appliedFrom(s, policyGeneration(fp), prev, r.Clock.Now()), nil
 	}
-	// Said once per policy object and generation: every pass meets the same error until it is
-	// fixed.
-	if fp == nil || invalidKey(fp) != r.invalidKey {
-		r.log(ctx).Error(err, "Invalid FleetPolicy, keeping the last valid settings")
-		if fp != nil {
-			r.invalidKey = invalidKey(fp)
-			r.Recorder.Eventf(fp, nil, corev1.EventTypeWarning, EventInvalidPolicy, "ApplyPolicy",
-				"%s; the controller keeps the last valid settings", err)
+	stored, ok, storedErr := rollout.AppliedSettings(&v2.FleetPolicy{ObjectMeta: objectMeta(fp), Status: v2.FleetPolicyStatus{Applied: prev}})
+	keep := "no valid policy was ever applied, so no update starts until it is fixed"
+	switch {
+	case ok && storedErr == nil:
+		s = stored
+		keep = fmt.Sprintf("the controller keeps applying the settings of generation %d (status.applied)", prev.Generation)
+	default:
+		// Nothing valid to fall back to: the environment's deadlines and monitoring carry the
+		// nodes in flight through, and no node starts.
+		env, envErr := Settings(nil, r.environment, r.timeZone)
+		if envErr != nil {
+			env = rollout.Settings{Policy: rollout.DefaultPolicy()}
 		}
+		s, prev = env, nil
+		s.Policy.Unresolved = true
+		err = errors.Join(err, storedErr)
 	}
-	if r.lastGood != nil {
-		return *r.lastGood, err
+	err = fmt.Errorf("%w; %s", err, keep)
+	if fp != nil && !invalidReported(fp) {
+		r.log(ctx).Error(err, "Invalid FleetPolicy", "fleetPolicy", klog.KObj(fp), "generation", fp.Generation)
+		r.Recorder.Eventf(fp, nil, corev1.EventTypeWarning, EventInvalidPolicy, "ApplyPolicy", "%s", err)
 	}
-	env, envErr := Settings(nil, r.environment, r.timeZone)
-	return env, errors.Join(err, envErr)
+	return s, prev, err
 }
 
-// loadLedger merges the stored ledger into memory and applies a resume request. It reports
-// whether the FleetPolicy asked for a resume.
-func (r *Reconciler) loadLedger(ctx context.Context, fp *v2.FleetPolicy, now time.Time) bool {
-	stored, lastRunEnd := rollout.LedgerFrom(fp)
-	r.ledger = mergeLedgers(r.ledger, stored)
-	r.releases = earliest(r.releases, rollout.ReleasesFrom(fp))
-	if lastRunEnd.After(r.lastRunEnd) {
-		r.lastRunEnd = lastRunEnd
+// invalidReported reports whether the stored status already says that this generation of fp is
+// invalid: each invalid generation is logged and announced once, by whichever replica leads.
+func invalidReported(fp *v2.FleetPolicy) bool {
+	c := meta.FindStatusCondition(fp.Status.Conditions, ConditionReady)
+	return c != nil && c.Status == metav1.ConditionFalse && c.Reason == reasonInvalidPolicy && c.ObservedGeneration == fp.Generation
+}
+
+func objectMeta(fp *v2.FleetPolicy) metav1.ObjectMeta {
+	if fp == nil {
+		return metav1.ObjectMeta{}
 	}
+	return fp.ObjectMeta
+}
+
+// appliedFrom returns what status.applied says of the valid settings s of generation; the time
+// is kept while the resolved spec stays the same.
+func appliedFrom(s rollout.Settings, generation int64, prev *v2.FleetPolicyApplied, now time.Time) *v2.FleetPolicyApplied {
+	a := &v2.FleetPolicyApplied{Generation: generation, Time: metav1.NewTime(now.Truncate(time.Second)), Spec: s.Resolved()}
+	if prev != nil && equality.Semantic.DeepEqual(prev.Spec, a.Spec) {
+		a.Time = prev.Time
+	}
+	return a
+}
+
+// resume applies the FleetPolicy's resume request to the ledger of base. It reports whether
+// the FleetPolicy asked for one (the annotation is then removed once the status is stored).
+func (r *Reconciler) resume(ctx context.Context, fp *v2.FleetPolicy, base *v2.FleetPolicyStatus, now time.Time) bool {
 	if fp == nil {
 		return false
 	}
@@ -178,23 +250,27 @@ func (r *Reconciler) loadLedger(ctx context.Context, fp *v2.FleetPolicy, now tim
 		return false
 	}
 	if version != "" {
-		r.ledger = resume(r.ledger, version, now)
-		delete(r.announced, version)
+		at := metav1.NewTime(now.Truncate(time.Second))
+		i := slices.IndexFunc(base.Versions, func(v v2.FleetPolicyVersionStatus) bool { return v.Version == version })
+		if i < 0 {
+			base.Versions = append(base.Versions, v2.FleetPolicyVersionStatus{Version: version})
+			i = len(base.Versions) - 1
+		}
+		// A version resumed and halted again is announced again.
+		base.Versions[i].ResumedAt, base.Versions[i].Halted = &at, false
 		r.log(ctx).Info("Resumed rollout", "version", version)
 	}
 	return true
 }
 
-// remember adds the release failures whose spec was written to the ledger and keeps the end of
-// the Oneshot run.
-func (r *Reconciler) remember(done []applied, plan rollout.Plan) {
+// recordFailures adds the release failures whose spec was written to the ledger.
+func recordFailures(ledger []rollout.VersionLedger, done []applied) []rollout.VersionLedger {
 	for _, a := range done {
 		if f := a.Failure; f != nil && f.Class == statemachine.ClassRelease {
-			r.ledger = recordFailure(r.ledger, rollout.NodeFailure{Node: a.Node, Failure: *f})
+			ledger = recordFailure(ledger, rollout.NodeFailure{Node: a.Node, Failure: *f})
 		}
 	}
-	r.lastRunEnd = plan.LastRunEnd
-	r.releases = plan.Releases
+	return ledger
 }
 
 // result turns the plan and the errors of a pass into the reconcile result: refused stale

@@ -34,21 +34,25 @@ const (
 
 // statusInput is what the FleetPolicy status is computed from.
 type statusInput struct {
-	generation  int64
-	ledger      []rollout.VersionLedger
-	halts       []rollout.Halt
-	plan        rollout.Plan
-	nodes       int
-	lastRunEnd  time.Time
-	releases    map[string]time.Time
-	settingsErr error
-	namespace   string
+	generation int64
+	ledger     []rollout.VersionLedger
+	halts      []rollout.Halt
+	plan       rollout.Plan
+	nodes      int
+	lastRunEnd time.Time
+	releases   map[string]time.Time
+	// applied is what status.applied says (nil: nothing valid was ever applied).
+	applied        *v2.FleetPolicyApplied
+	controllerNode string
+	settingsErr    error
+	namespace      string
 }
 
 // fleetPolicyStatus returns the status to store, starting from prev so that the conditions keep
 // their transition times.
 func fleetPolicyStatus(prev v2.FleetPolicyStatus, in statusInput) v2.FleetPolicyStatus {
-	st := v2.FleetPolicyStatus{ObservedGeneration: in.generation, Conditions: slices.Clone(prev.Conditions)}
+	st := v2.FleetPolicyStatus{ObservedGeneration: in.generation, Conditions: slices.Clone(prev.Conditions),
+		Applied: in.applied.DeepCopy(), ControllerNode: in.controllerNode}
 	for _, l := range in.ledger {
 		v := v2.FleetPolicyVersionStatus{Version: l.Version}
 		if !l.ResumedAt.IsZero() {
@@ -75,7 +79,7 @@ func fleetPolicyStatus(prev v2.FleetPolicyStatus, in statusInput) v2.FleetPolicy
 		Message: fmt.Sprintf("At most %s of %d nodes in flight", limitString(in.plan.Limit), in.nodes), ObservedGeneration: in.generation}
 	if in.settingsErr != nil {
 		ready.Status, ready.Reason = metav1.ConditionFalse, reasonInvalidPolicy
-		ready.Message = "The last valid policy (or the environment) stays in force: " + in.settingsErr.Error()
+		ready.Message = in.settingsErr.Error()
 	}
 	meta.SetStatusCondition(&st.Conditions, ready)
 	halted := metav1.Condition{Type: ConditionHalted, Status: metav1.ConditionFalse, Reason: reasonNotHalted,
@@ -130,6 +134,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, fp *v2.FleetPolicy, st v2.
 			return fmt.Errorf("patch FleetPolicy status: %w", err)
 		}
 		fp = updated
+		r.expectPolicy(fp)
 	}
 	if !resumed {
 		return nil
@@ -140,6 +145,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, fp *v2.FleetPolicy, st v2.
 	if err := r.Client.Patch(ctx, acked, client.MergeFromWithOptions(fp, client.MergeFromWithOptimisticLock{}), fieldOwner); err != nil {
 		return fmt.Errorf("remove the resume annotation of the FleetPolicy: %w", staleOr(err))
 	}
+	r.expectPolicy(acked)
 	return nil
 }
 

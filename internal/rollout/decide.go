@@ -146,6 +146,8 @@ func (p *pass) gate(c *candidate) (WaitReason, time.Time) {
 		return WaitHalted, time.Time{}
 	case p.soaking(c):
 		return WaitSoaking, p.plan.Releases[c.version].Add(p.policy.ReleaseSoak)
+	case p.policy.Unresolved:
+		return WaitUnresolved, time.Time{}
 	case p.policy.Paused:
 		return WaitPaused, time.Time{}
 	case !p.plan.WindowOpen:
@@ -177,7 +179,7 @@ func (p *pass) finish() {
 func (p *pass) pending() bool {
 	for _, w := range p.plan.Waiting {
 		switch w.Reason {
-		case WaitConcurrency, WaitOwnNodeLast, WaitPaused:
+		case WaitConcurrency, WaitOwnNodeLast, WaitPaused, WaitUnresolved:
 			return true
 		}
 	}

@@ -175,3 +175,50 @@ func LedgerFrom(fp *v2.FleetPolicy) ([]VersionLedger, time.Time) {
 	}
 	return ledger, lastRunEnd
 }
+
+// Resolved returns the spec that resolves, with no environment, to the same Policy, pod selector
+// and drain timeout as s: every field set, the schedule with its time zone, upstream's
+// MAX_CONCURRENT_UPDATE=0 as paused. It is what FleetPolicy status.applied stores, so that a
+// controller that later meets an invalid spec, in this process or another, keeps applying it.
+func (s Settings) Resolved() v2.FleetPolicySpec {
+	p := s.Policy
+	d := p.StateMachine.Deadlines
+	dur := func(v time.Duration) *metav1.Duration { return &metav1.Duration{Duration: v} }
+	budget := int32(p.FailureBudget)
+	spec := v2.FleetPolicySpec{
+		MaxConcurrentUpdates: p.Concurrency.String(),
+		Paused:               p.Paused,
+		FailureBudget:        &budget,
+		Monitoring: &v2.FleetPolicyMonitoring{Period: dur(p.StateMachine.MonitoringPeriod),
+			Deadline: dur(d.MonitoringGrace), PodSelector: s.PodSelector.DeepCopy()},
+		StateTimeouts: &v2.FleetPolicyStateTimeouts{StagedAndPerformedUpdate: dur(d.StagedAndPerformedUpdate),
+			RebootedIntoUpdate: dur(d.RebootedIntoUpdate), Reset: dur(d.Reset)},
+		ReleaseSoak: dur(p.ReleaseSoak),
+	}
+	if p.Schedule != nil {
+		spec.Schedule = &v2.FleetPolicySchedule{Cron: p.Schedule.Expression(), TimeZone: p.Schedule.Location().String()}
+	}
+	if s.DrainTimeout > 0 {
+		spec.DrainTimeout = dur(s.DrainTimeout)
+	}
+	if v := p.StateMachine.MaxVersion; v != nil {
+		spec.MaxVersion = v.Original()
+	}
+	if z := p.Zones; z != nil {
+		spec.Zones = &v2.FleetPolicyZones{Label: z.Label, MaxInFlight: int32(z.MaxInFlight)}
+	}
+	return spec
+}
+
+// AppliedSettings returns the settings a FleetPolicy's status.applied stores (see
+// Settings.Resolved), and false when the status holds none.
+func AppliedSettings(fp *v2.FleetPolicy) (Settings, bool, error) {
+	if fp == nil || fp.Status.Applied == nil {
+		return Settings{}, false, nil
+	}
+	s, err := SettingsFrom(&v2.FleetPolicy{Spec: fp.Status.Applied.Spec}, Environment{})
+	if err != nil {
+		return Settings{}, true, fmt.Errorf("rollout: the applied settings stored in FleetPolicy %s/%s status do not resolve: %w", fp.Namespace, fp.Name, err)
+	}
+	return s, true, nil
+}

@@ -5,10 +5,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Masterminds/semver/v3"
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 	"github.com/bottlerocket-os/brupop-go/internal/window"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -130,5 +132,60 @@ func TestLedgerFrom(t *testing.T) {
 	}
 	if l, e := LedgerFrom(nil); l != nil || !e.IsZero() {
 		t.Errorf("LedgerFrom(nil) = %v, %v", l, e)
+	}
+}
+
+// TestResolvedSettingsResolveToThemselves: what status.applied stores gives the same settings
+// with no environment, so a controller that falls back to it applies exactly what was applied.
+func TestResolvedSettingsResolveToThemselves(t *testing.T) {
+	dur := func(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
+	budget := int32(4)
+	full := &v2.FleetPolicy{Spec: v2.FleetPolicySpec{
+		MaxConcurrentUpdates: "25%", Paused: true, FailureBudget: &budget,
+		Schedule: &v2.FleetPolicySchedule{Cron: "0 0 3 * * Mon-Fri", TimeZone: "Europe/Paris"},
+		Monitoring: &v2.FleetPolicyMonitoring{Period: dur(90 * time.Second), Deadline: dur(time.Minute),
+			PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
+		DrainTimeout:  dur(7 * time.Minute),
+		StateTimeouts: &v2.FleetPolicyStateTimeouts{StagedAndPerformedUpdate: dur(30 * time.Minute), RebootedIntoUpdate: dur(time.Minute), Reset: dur(time.Second)},
+		MaxVersion:    "1.21.0", ReleaseSoak: dur(time.Hour), Zones: &v2.FleetPolicyZones{MaxInFlight: 2},
+	}}
+	cases := []struct {
+		name string
+		fp   *v2.FleetPolicy
+		env  Environment
+	}{
+		{name: "environment only", env: Environment{MaxConcurrentUpdate: "3", SchedulerCronExpression: "* * 10-12 * * Mon"}},
+		{name: "deprecated window", env: Environment{MaxConcurrentUpdate: "unlimited", UpdateWindowStart: "22:00:00", UpdateWindowStop: "02:00:00"}},
+		{name: "upstream's zero is a pause", env: Environment{MaxConcurrentUpdate: "0"}},
+		{name: "every field", fp: full, env: Environment{MaxConcurrentUpdate: "1"}},
+	}
+	same := cmp.Options{
+		cmp.Transformer("schedule", func(s *window.Schedule) string { return s.String() }),
+		cmp.Transformer("version", func(v *semver.Version) string {
+			if v == nil {
+				return ""
+			}
+			return v.Original()
+		}),
+		cmpopts.IgnoreFields(Settings{}, "Warnings"),
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			want, err := SettingsFrom(tc.fp, tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored := &v2.FleetPolicy{Status: v2.FleetPolicyStatus{Applied: &v2.FleetPolicyApplied{Spec: want.Resolved()}}}
+			got, ok, err := AppliedSettings(stored)
+			if err != nil || !ok {
+				t.Fatalf("AppliedSettings() = %v, %v", ok, err)
+			}
+			if d := cmp.Diff(want, got, same); d != "" {
+				t.Errorf("settings from status.applied differ (-applied +resolved again):\n%s", d)
+			}
+		})
+	}
+	if _, ok, err := AppliedSettings(&v2.FleetPolicy{}); ok || err != nil {
+		t.Errorf("AppliedSettings(no status) = %v, %v; want false, nil", ok, err)
 	}
 }

@@ -74,6 +74,9 @@ type Policy struct {
 	Schedule *window.Schedule
 	// Paused stops new nodes from starting; nodes in flight finish.
 	Paused bool
+	// Unresolved says no valid policy was ever applied (the FleetPolicy does not resolve and its
+	// status stores no applied settings): like Paused, nothing starts, with its own wait reason.
+	Unresolved bool
 	// FailureBudget is how many release failures a version may have before it halts (>= 1).
 	FailureBudget int
 	// StateMachine holds the monitoring period, the state deadlines and the version cap.
@@ -109,6 +112,7 @@ const (
 	WaitBackoff      WaitReason = "Backoff"
 	WaitHalted       WaitReason = "Halted"
 	WaitSoaking      WaitReason = "Soaking"
+	WaitUnresolved   WaitReason = "InvalidPolicy"
 	WaitPaused       WaitReason = "Paused"
 	WaitWindowClosed WaitReason = "WaitingForWindow"
 	WaitZones        WaitReason = "OtherZonesUpdating"
@@ -117,7 +121,7 @@ const (
 )
 
 // WaitReasons are all the reasons, in the order Decide checks them (for metrics' label values).
-var WaitReasons = []WaitReason{WaitNotOptedIn, WaitNodeNotReady, WaitBackoff, WaitHalted, WaitSoaking, WaitPaused,
+var WaitReasons = []WaitReason{WaitNotOptedIn, WaitNodeNotReady, WaitBackoff, WaitHalted, WaitSoaking, WaitUnresolved, WaitPaused,
 	WaitWindowClosed, WaitZones, WaitConcurrency, WaitOwnNodeLast}
 
 // Wait is a node that has an update to make but does not start in this pass.
