@@ -8,14 +8,12 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -40,34 +38,56 @@ func fleetPolicy(t *testing.T, c client.Client, ns string, mutate func(*brupopv2
 	}
 }
 
-// closedWindowFleet creates n fleet nodes of ns under a FleetPolicy whose window stays closed
-// for hours, starts a controller, and returns the node names.
-func closedWindowFleet(t *testing.T, c client.Client, ns string, n int) []string {
-	t.Helper()
+// TestControllerRestartedWithAnInvalidPolicyKeepsTheWindowClosed is the real-cluster side of the
+// controller's unit tests: status.applied round-trips through the CRD's schema, so a controller
+// restarted on a FleetPolicy made invalid (a cron typo the CRD cannot catch) keeps its closed
+// window although its environment's schedule is always open.
+func TestControllerRestartedWithAnInvalidPolicyKeepsTheWindowClosed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := adminClient(t)
+	ns := newNamespace(t, c)
 	closedHour := (time.Now().UTC().Hour() + 12) % 24
 	fleetPolicy(t, c, ns, func(s *brupopv2.FleetPolicySpec) {
 		s.Schedule = &brupopv2.FleetPolicySchedule{Cron: fmt.Sprintf("* * %d * * * *", closedHour)}
 	})
-	names := nodeNames(ns, n)
-	for _, name := range names {
-		newFleetNode(t, c, ns, name)
+	names := nodeNames(ns, 2)
+	for _, n := range names {
+		newFleetNode(t, c, ns, n)
 	}
-	startController(t, controllerIdentity(t, c, ns, nil), testOptions(ns, "unlimited"))
-	return names
-}
-
-// touchStatus writes the node's shadow status, as an agent reporting would, to cause a pass.
-func touchStatus(t *testing.T, c client.Client, ns, node string) {
-	t.Helper()
-	var brs brupopv2.BottlerocketShadow
-	if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: brupopv2.ShadowName(node)}, &brs); err != nil {
+	cfg := controllerIdentity(t, c, ns, nil)
+	first := startController(t, cfg, testOptions(ns, "unlimited"))
+	key := client.ObjectKey{Namespace: ns, Name: brupopv2.DefaultFleetPolicyName}
+	var fp brupopv2.FleetPolicy
+	eventually(t, 20*time.Second, func() error {
+		if err := c.Get(ctx, key, &fp); err != nil {
+			return err
+		}
+		if a := fp.Status.Applied; a == nil || a.Spec.Schedule == nil || a.Spec.MaxConcurrentUpdates != "unlimited" {
+			return fmt.Errorf("status.applied %+v, want the closed window and the environment's concurrency", a)
+		}
+		return nil
+	})
+	first.stop(t)
+	fp.Spec.Schedule.Cron = "0 3 * * *" // five fields
+	if err := c.Update(ctx, &fp); err != nil {
 		t.Fatal(err)
 	}
-	brs.Status.CrashCount = 0
-	brs.Status.FailureReason = "touched"
-	if err := c.Status().Update(context.Background(), &brs); err != nil {
-		t.Fatal(err)
-	}
+	startController(t, cfg, testOptions(ns, "unlimited"))
+	eventually(t, 20*time.Second, func() error {
+		if err := c.Get(ctx, key, &fp); err != nil {
+			return err
+		}
+		ready := findCondition(fp.Status.Conditions, controller.ConditionReady)
+		if ready == nil || ready.Reason != "InvalidPolicy" || ready.ObservedGeneration != fp.Generation || !strings.Contains(ready.Message, "settings of generation 1") {
+			return fmt.Errorf("Ready condition %+v at generation %d, want InvalidPolicy keeping generation 1", ready, fp.Generation)
+		}
+		return nil
+	})
+	hasEvent(t, c, ns, brupopv2.DefaultFleetPolicyName, controller.EventInvalidPolicy, "keeps applying the settings of generation 1")
+	holds(t, 2*time.Second, func() error {
+		return noneStarted(ctx, c, ns, "after a restart with an invalid policy: the controller fell back to the always-open environment")
+	})
 }
 
 // noneStarted returns an error naming a shadow of ns whose spec left Idle, why saying when.
@@ -153,308 +173,6 @@ func TestControllerFillsConcurrencyAtOnceAndNeverExceedsIt(t *testing.T) {
 	passes := rc.passes(t)
 	t.Logf("rollout of 10 nodes at concurrency 3: %s, max in flight %d, %.0f passes, %d API requests (%.1f per pass, watches excluded)",
 		time.Since(begin).Round(time.Millisecond), maxInFlight, passes, requests.n.Load(), float64(requests.n.Load())/passes)
-}
-
-func TestControllerClosedWindowStartsNothing(t *testing.T) {
-	t.Parallel()
-	c := adminClient(t)
-	ns := newNamespace(t, c)
-	names := closedWindowFleet(t, c, ns, 3)
-	eventually(t, 20*time.Second, func() error {
-		var fp brupopv2.FleetPolicy
-		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: brupopv2.DefaultFleetPolicyName}, &fp); err != nil {
-			return err
-		}
-		if fp.Status.Counts.Waiting != 3 || fp.Status.Counts.InFlight != 0 {
-			return fmt.Errorf("counts %+v, want 3 waiting and none in flight", fp.Status.Counts)
-		}
-		return nil
-	})
-	for _, n := range names {
-		hasEvent(t, c, ns, brupopv2.ShadowName(n), controller.EventWaitingForWindow, "waits for the update window")
-	}
-	// More passes (a status write by an agent) must not start anything nor repeat the Event.
-	touchStatus(t, c, ns, names[0])
-	eventually(t, 10*time.Second, func() error {
-		return noneStarted(context.Background(), c, ns, "in a closed window")
-	})
-	for _, n := range names {
-		evs := events(t, c, ns, brupopv2.ShadowName(n), controller.EventWaitingForWindow)
-		if len(evs) != 1 || (evs[0].Series != nil && evs[0].Series.Count > 1) {
-			t.Errorf("%s: WaitingForWindow Events %d (series %v), want one, once", n, len(evs), evs[0].Series)
-		}
-	}
-}
-
-// TestControllerKeepsTheLastValidPolicy breaks a FleetPolicy that keeps the window closed: the
-// controller says so (status, one Warning Event) and keeps the closed window rather than falling
-// back to "always open"; once fixed, the policy applies.
-func TestControllerKeepsTheLastValidPolicy(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	c := adminClient(t)
-	ns := newNamespace(t, c)
-	names := closedWindowFleet(t, c, ns, 2)
-	key := client.ObjectKey{Namespace: ns, Name: brupopv2.DefaultFleetPolicyName}
-	readyCondition := func(want metav1.ConditionStatus, reason, text string) {
-		t.Helper()
-		eventually(t, 20*time.Second, func() error {
-			var fp brupopv2.FleetPolicy
-			if err := c.Get(ctx, key, &fp); err != nil {
-				return err
-			}
-			ready := meta.FindStatusCondition(fp.Status.Conditions, controller.ConditionReady)
-			if ready == nil || ready.Status != want || ready.Reason != reason || !strings.Contains(ready.Message, text) || ready.ObservedGeneration != fp.Generation {
-				return fmt.Errorf("Ready condition %+v at generation %d, want %s %s mentioning %q", ready, fp.Generation, want, reason, text)
-			}
-			return nil
-		})
-	}
-	readyCondition(metav1.ConditionTrue, "Applied", "")
-	setSchedule := func(cron string) {
-		t.Helper()
-		var fp brupopv2.FleetPolicy
-		if err := c.Get(ctx, key, &fp); err != nil {
-			t.Fatal(err)
-		}
-		fp.Spec.Schedule.Cron = cron
-		if err := c.Update(ctx, &fp); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	setSchedule("every night at ten")
-	readyCondition(metav1.ConditionFalse, "InvalidPolicy", "every night at ten")
-	hasEvent(t, c, ns, brupopv2.DefaultFleetPolicyName, controller.EventInvalidPolicy, "keeps the last valid settings")
-	// Passes go on (a status write), still in the closed window, and the Event is not repeated.
-	touchStatus(t, c, ns, names[0])
-	holds(t, 2*time.Second, func() error {
-		return noneStarted(ctx, c, ns, "while the policy was invalid: the controller dropped the closed window")
-	})
-	if evs := events(t, c, ns, brupopv2.DefaultFleetPolicyName, controller.EventInvalidPolicy); len(evs) != 1 || (evs[0].Series != nil && evs[0].Series.Count > 1) {
-		t.Errorf("InvalidPolicy Events: %d, want one, once", len(evs))
-	}
-
-	setSchedule("* * * * * *") // always open
-	readyCondition(metav1.ConditionTrue, "Applied", "")
-	eventually(t, 20*time.Second, func() error {
-		var list brupopv2.BottlerocketShadowList
-		if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
-			return err
-		}
-		for _, s := range list.Items {
-			if s.Spec.State == brupopv2.StateIdle {
-				return fmt.Errorf("%s did not start once the policy was fixed", s.Name)
-			}
-		}
-		return nil
-	})
-}
-
-// TestControllerCapsUpdatesAtMaxVersion: with maxVersion between the running and the offered
-// version, nodes update to maxVersion and a node already there is left alone; lifting the cap
-// (as after a staging fleet validated the newest) updates every node to it.
-func TestControllerCapsUpdatesAtMaxVersion(t *testing.T) {
-	t.Parallel()
-	const capVersion = "1.19.5" // between ctrlOldVersion and ctrlNewVersion
-	ctx := context.Background()
-	c := adminClient(t)
-	ns := newNamespace(t, c)
-	fleetPolicy(t, c, ns, func(s *brupopv2.FleetPolicySpec) { s.MaxVersion = capVersion })
-	fw := watchFleet(t, ns)
-	names := nodeNames(ns, 3)
-	for _, n := range names {
-		newFleetNode(t, c, ns, n)
-	}
-	atCap := brupopv2.ShadowName(names[2])
-	var brs brupopv2.BottlerocketShadow
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: atCap}, &brs); err != nil {
-		t.Fatal(err)
-	}
-	brs.Status.CurrentVersion = capVersion
-	if err := c.Status().Update(ctx, &brs); err != nil {
-		t.Fatal(err)
-	}
-	runAgents(t, c, ns, nil)
-	startController(t, controllerIdentity(t, c, ns, nil), testOptions(ns, "unlimited"))
-
-	versions := func(want string) {
-		t.Helper()
-		eventually(t, 30*time.Second, func() error {
-			var list brupopv2.BottlerocketShadowList
-			if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
-				return err
-			}
-			for _, s := range list.Items {
-				if s.Status == nil || s.Status.CurrentVersion != want || s.Status.CurrentState != brupopv2.StateIdle || s.Spec.State != brupopv2.StateIdle {
-					return fmt.Errorf("%s: spec %s, status %+v; want Idle on %s", s.Name, s.Spec.State, s.Status, want)
-				}
-			}
-			return nil
-		})
-	}
-	versions(capVersion)
-	_, starts := fw.snapshot()
-	if starts[atCap] != 0 || starts[brupopv2.ShadowName(names[0])] != 1 {
-		t.Errorf("starts per shadow %v; want none for %s (already at maxVersion) and one for the others", starts, atCap)
-	}
-
-	var fp brupopv2.FleetPolicy
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: brupopv2.DefaultFleetPolicyName}, &fp); err != nil {
-		t.Fatal(err)
-	}
-	fp.Spec.MaxVersion = ""
-	if err := c.Update(ctx, &fp); err != nil {
-		t.Fatal(err)
-	}
-	versions(ctrlNewVersion)
-}
-
-// TestControllerSoaksANewRelease: with a release soak, nodes start on a newly offered version only
-// once it has been offered for the soak, counted from when the controller first saw it, which
-// the FleetPolicy's status keeps; once every node runs it, it is no longer listed.
-func TestControllerSoaksANewRelease(t *testing.T) {
-	t.Parallel()
-	const soak = 4 * time.Second
-	ctx := context.Background()
-	c := adminClient(t)
-	ns := newNamespace(t, c)
-	fleetPolicy(t, c, ns, func(s *brupopv2.FleetPolicySpec) { s.ReleaseSoak = &metav1.Duration{Duration: soak} })
-	names := nodeNames(ns, 2)
-	for _, n := range names {
-		newFleetNode(t, c, ns, n)
-	}
-	runAgents(t, c, ns, nil)
-	startController(t, controllerIdentity(t, c, ns, nil), testOptions(ns, "unlimited"))
-
-	key := client.ObjectKey{Namespace: ns, Name: brupopv2.DefaultFleetPolicyName}
-	var firstSeen time.Time
-	eventually(t, 20*time.Second, func() error {
-		var fp brupopv2.FleetPolicy
-		if err := c.Get(ctx, key, &fp); err != nil {
-			return err
-		}
-		if len(fp.Status.Releases) != 1 || fp.Status.Releases[0].Version != ctrlNewVersion {
-			return fmt.Errorf("status.releases %+v, want %s", fp.Status.Releases, ctrlNewVersion)
-		}
-		firstSeen = fp.Status.Releases[0].FirstSeen.Time
-		return nil
-	})
-	for _, n := range names {
-		hasEvent(t, c, ns, brupopv2.ShadowName(n), controller.EventReleaseSoaking, "waits for the release soak")
-	}
-	allUpdated(t, c, ns, len(names), 30*time.Second)
-	for _, n := range names {
-		evs := events(t, c, ns, brupopv2.ShadowName(n), controller.EventUpdateStarted)
-		if len(evs) != 1 {
-			t.Fatalf("%s: %d UpdateStarted Events, want 1", n, len(evs))
-		}
-		// firstSeen is stored to the second: the soak ends no earlier than firstSeen + soak.
-		if started := evs[0].EventTime.Time; started.Before(firstSeen.Add(soak)) {
-			t.Errorf("%s started at %s, before the soak ended (first seen %s + %s)", n, started, firstSeen, soak)
-		}
-	}
-	eventually(t, 20*time.Second, func() error {
-		var fp brupopv2.FleetPolicy
-		if err := c.Get(ctx, key, &fp); err != nil {
-			return err
-		}
-		if len(fp.Status.Releases) != 0 {
-			return fmt.Errorf("status.releases %+v once every node runs it, want none", fp.Status.Releases)
-		}
-		return nil
-	})
-}
-
-// TestControllerUpdatesOneZoneAtATime: with zones.maxInFlight 1 and no concurrency limit, the
-// nodes of one zone update together and the other zone's wait; every node ends updated.
-func TestControllerUpdatesOneZoneAtATime(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	c := adminClient(t)
-	ns := newNamespace(t, c)
-	fleetPolicy(t, c, ns, func(s *brupopv2.FleetPolicySpec) { s.Zones = &brupopv2.FleetPolicyZones{MaxInFlight: 1} })
-	names := nodeNames(ns, 4)
-	zoneOf := map[string]string{}
-	for i, n := range names {
-		newFleetNode(t, c, ns, n)
-		zoneOf[brupopv2.ShadowName(n)] = fmt.Sprintf("zone-%d", i%2)
-		var node corev1.Node
-		if err := c.Get(ctx, client.ObjectKey{Name: n}, &node); err != nil {
-			t.Fatal(err)
-		}
-		orig := node.DeepCopy()
-		node.Labels[brupopv2.DefaultZoneLabel] = zoneOf[brupopv2.ShadowName(n)]
-		if err := c.Patch(ctx, &node, client.MergeFrom(orig)); err != nil { // no conflict with status writers
-			t.Fatal(err)
-		}
-	}
-	var mu sync.Mutex
-	mostZones, mostNodes := 0, 0
-	everyTick(t, 20*time.Millisecond, func(ctx context.Context) {
-		var list brupopv2.BottlerocketShadowList
-		if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
-			return
-		}
-		zones, nodes := map[string]bool{}, 0
-		for _, s := range list.Items {
-			if s.Status != nil && (s.Spec.State != brupopv2.StateIdle || s.Status.CurrentState != brupopv2.StateIdle) {
-				zones[zoneOf[s.Name]] = true
-				nodes++
-			}
-		}
-		mu.Lock()
-		mostZones, mostNodes = max(mostZones, len(zones)), max(mostNodes, nodes)
-		mu.Unlock()
-	})
-	runAgents(t, c, ns, nil)
-	startController(t, controllerIdentity(t, c, ns, nil), testOptions(ns, "unlimited"))
-	allUpdated(t, c, ns, len(names), 60*time.Second)
-	mu.Lock()
-	defer mu.Unlock()
-	if mostZones != 1 || mostNodes != 2 {
-		t.Errorf("at most %d zones and %d nodes in flight at once; want 1 zone with both its nodes", mostZones, mostNodes)
-	}
-}
-
-func TestControllerStuckNodeTimesOutAndFreesItsSlot(t *testing.T) {
-	t.Parallel()
-	c := adminClient(t)
-	ns := newNamespace(t, c)
-	fleetPolicy(t, c, ns, func(s *brupopv2.FleetPolicySpec) {
-		s.StateTimeouts = &brupopv2.FleetPolicyStateTimeouts{StagedAndPerformedUpdate: &metav1.Duration{Duration: 2 * time.Second}}
-		s.DrainTimeout = &metav1.Duration{Duration: 90 * time.Second}
-	})
-	names := nodeNames(ns, 2) // names[0] starts first (same crash count: by name)
-	for _, n := range names {
-		newFleetNode(t, c, ns, n)
-	}
-	stuck := brupopv2.ShadowName(names[0])
-	runAgents(t, c, ns, func(brs *brupopv2.BottlerocketShadow) bool {
-		return brs.Name != stuck || brs.Spec.State == brupopv2.StateIdle
-	})
-	startController(t, controllerIdentity(t, c, ns, nil), testOptions(ns, "1"))
-	hasEvent(t, c, ns, stuck, controller.EventUpdateTimedOut, "did not reach StagedAndPerformedUpdate within 2s")
-	eventually(t, 30*time.Second, func() error {
-		var brs brupopv2.BottlerocketShadow
-		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: brupopv2.ShadowName(names[1])}, &brs); err != nil {
-			return err
-		}
-		if brs.Status.CurrentVersion != ctrlNewVersion || brs.Status.CurrentState != brupopv2.StateIdle {
-			return fmt.Errorf("second node: %+v", brs.Status)
-		}
-		if got := brs.Annotations[brupopv2.DrainTimeoutAnnotation]; got != "1m30s" {
-			return fmt.Errorf("drain timeout annotation %q, want 1m30s", got)
-		}
-		return nil
-	})
-	var brs brupopv2.BottlerocketShadow
-	if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: stuck}, &brs); err != nil {
-		t.Fatal(err)
-	}
-	if brs.Spec.State != brupopv2.StateIdle || !strings.Contains(brs.Annotations["brupop.bottlerocket.aws/controller-failures"], "StateTimeout") {
-		t.Errorf("stuck node: spec %s, annotations %v; want Idle with a StateTimeout record", brs.Spec.State, brs.Annotations)
-	}
 }
 
 func TestControllerHaltsAVersionAndResumesIt(t *testing.T) {
