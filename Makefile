@@ -43,7 +43,7 @@ vet: ## Run go vet.
 	go vet $(PKGS)
 
 .PHONY: lint
-lint: tools ## Run golangci-lint with the import rules of shared/STYLE.md (the e2e stories included).
+lint: tools ## Run golangci-lint with the code rules of docs/architecture.md (the e2e stories included).
 	$(GOLANGCI_LINT) run --allow-parallel-runners --build-tags e2e $(PKGS)
 
 .PHONY: build

@@ -41,7 +41,8 @@ var componentOf = map[string]string{
 	"ServiceMonitor/brupop-controller":                                "brupop-controller",
 }
 
-// certManagerObjects are the cert-manager objects of the operator chart (spec 1.7).
+// certManagerObjects are the cert-manager objects of the operator chart (docs/upstream.md,
+// "Charts and environment").
 var certManagerObjects = []string{
 	"Issuer/selfsigned-issuer",
 	"Certificate/brupop-selfsigned-ca",

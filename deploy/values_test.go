@@ -13,7 +13,8 @@ import (
 )
 
 // upstreamValues are the value keys of upstream Brupop v1.4.0's operator chart and their
-// defaults, in YAML (spec 1.8). A user's values for upstream must mean the same here.
+// defaults, in YAML (docs/install.md, "Values"). A user's values for upstream must mean the same
+// here.
 var upstreamValues = []struct{ key, value string }{
 	{"namespace", `brupop-bottlerocket-aws`},
 	{"image", `public.ecr.aws/bottlerocket/bottlerocket-update-operator:v1.4.0`},

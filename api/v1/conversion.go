@@ -8,7 +8,7 @@ import (
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 )
 
-// The state mappings are upstream's (shared/spec/brupop.md 2.6). Two are lossy:
+// The state mappings are upstream's (docs/upstream.md, "v1 and v2 state mapping"). Two are lossy:
 //   - v1 StagedUpdate and PerformedUpdate both become v2 StagedAndPerformedUpdate, which comes back
 //     as StagedUpdate;
 //   - v2 ErrorReset has no v1 spelling and becomes MonitoringUpdate, which comes back as

@@ -17,7 +17,8 @@ const (
 	serviceName = "brupop-apiserver"
 	servicePort = 443
 	// caCertificate is the cert-manager Certificate whose CA signs the API server's serving
-	// certificate. Upstream names a Certificate that does not exist (spec 1.7); this one does.
+	// certificate. Upstream names one that does not exist (docs/upstream.md, "Charts and
+	// environment"); this one does.
 	caCertificate = "brupop-selfsigned-ca"
 )
 

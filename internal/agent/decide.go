@@ -79,10 +79,10 @@ type Decision struct {
 // Done reports whether the decision ends the pass: nothing to run, or something to report.
 func (d Decision) Done() bool { return d.Step == StepNone || d.Report != "" || d.Failure != nil }
 
-// Decide returns the next step towards the shadow's spec, following upstream's agent (spec
-// section 3.4) with its gaps closed: an activated update that the controller abandoned is
-// deactivated, and a host that came back from its reboot on the wrong version is a failure with
-// its reason instead of a blind retry.
+// Decide returns the next step towards the shadow's spec, following upstream's agent
+// (docs/upstream.md, "Agent protocol") with its gaps closed: an activated update that the
+// controller abandoned is deactivated, and a host that came back from its reboot on the wrong
+// version is a failure with its reason instead of a blind retry.
 func Decide(o Observation) Decision {
 	spec := o.Spec
 	cur := currentState(o.Status)

@@ -66,8 +66,8 @@ func (a *Agent) stage(ctx context.Context, want, running string) error {
 		}
 		// Restore even when ctx ends: the pinned lock must not outlive this step.
 		defer func() { _ = a.restoreSettings(context.WithoutCancel(ctx)) }()
-		// The settings render may lag the commit by a moment (bottlerocket-api.md, section 5):
-		// a first refresh that does not choose the pinned version gets a second one.
+		// The settings render may lag the commit by a moment (docs/hostapi.md, "Settings render
+		// lag"): a first refresh that does not choose the pinned version gets a second one.
 		for attempt := 0; attempt < 2 && st.ChosenVersion() != want; attempt++ {
 			if attempt > 0 {
 				if err := a.sleep(ctx, pinRenderWait); err != nil {

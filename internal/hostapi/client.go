@@ -143,7 +143,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (resu
 	return res, nil
 }
 
-// kindOf maps a status code to the sentinel it means on path (spec tables 2.1 and 2.2).
+// kindOf maps a status code to the sentinel it means on path (docs/hostapi.md, "Error bodies").
 func kindOf(path string, code int) error {
 	switch code {
 	case http.StatusLocked:

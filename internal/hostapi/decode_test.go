@@ -9,7 +9,8 @@ import (
 	"github.com/bottlerocket-os/brupop-go/internal/hostapi"
 )
 
-// The status documents of spec section 3.2, plus the shapes upstream Brupop fails to parse.
+// Status documents of each update state and a fresh one (docs/hostapi.md, "The update status
+// document"), plus the shapes upstream Brupop fails to parse.
 var statusExamples = map[string]string{
 	"idle":      `{"update_state":"Idle","available_updates":["1.26.1","1.26.0","1.25.0"],"chosen_update":null,"active_partition":{"image":{"arch":"x86_64","version":"1.26.1","variant":"aws-k8s-1.31"},"next_to_boot":true},"staging_partition":null,"most_recent_command":{"cmd_type":"refresh","cmd_status":"Success","timestamp":"2024-11-05T17:02:11.532884125Z","exit_status":0,"stderr":""}}`,
 	"available": `{"update_state":"Available","available_updates":["1.26.2","1.26.1","1.26.0","1.25.0"],"chosen_update":{"arch":"x86_64","version":"1.26.2","variant":"aws-k8s-1.31"},"active_partition":{"image":{"arch":"x86_64","version":"1.26.1","variant":"aws-k8s-1.31"},"next_to_boot":true},"staging_partition":null,"most_recent_command":{"cmd_type":"refresh","cmd_status":"Success","timestamp":"2024-11-05T17:05:40.118203771Z","exit_status":0,"stderr":""}}`,

@@ -24,8 +24,8 @@ type world struct {
 	maxVersion string
 }
 
-// countInFlight is the test's own reading of "in flight": spec 4.3 (status present and
-// current_state != Idle, or spec.state != status.current_state), minus nodes reset to Idle more
+// countInFlight is the test's own reading of "in flight": upstream's active set (status present
+// and current_state != Idle, or spec.state != status.current_state), minus nodes reset to Idle more
 // than the reset deadline ago whose agent never answered, unless their Node is still disrupted:
 // cordoned by Brupop, or NotReady and not deleted.
 func countInFlight(w *world) int { return len(inFlight(w)) }
@@ -188,7 +188,8 @@ func act(rt *rapid.T, w *world) {
 	}
 }
 
-// agent plays one step of a node's agent, following its protocol (spec 3.4 to 3.6).
+// agent plays one step of a node's agent, following its protocol (docs/upstream.md, "Agent
+// protocol").
 func agent(rt *rapid.T, w *world, m *Member) {
 	st, spec := m.Shadow.Status, m.Shadow.Spec
 	fail := func(reason string) {

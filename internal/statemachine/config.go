@@ -9,8 +9,8 @@ import (
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 )
 
-// Defaults of Config: upstream's unused per-state timeouts (spec 3.10) and a real monitoring
-// period.
+// Defaults of Config: upstream's unused per-state timeouts (docs/upstream.md, "Per-state
+// timeouts") and a real monitoring period.
 const (
 	DefaultStagedDeadline = 720 * time.Second
 	// DefaultRebootedDeadline is the reboot allowance: how long the node may take to reboot and

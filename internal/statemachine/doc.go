@@ -1,6 +1,6 @@
 // Package statemachine decides the next spec of one BottlerocketShadow: upstream Brupop's
-// determine_next_node_spec (spec section 3.3) plus what upstream lacks: a deadline for every
-// state, a real monitoring step, and failures classified as the release's fault or an
+// determine_next_node_spec (docs/upstream.md, "Next state") plus what upstream lacks: a deadline
+// for every state, a real monitoring step, and failures classified as the release's fault or an
 // operational one.
 //
 // Next is a pure function of the shadow, facts about its Node, a Config and the time. It never

@@ -101,12 +101,13 @@ func (in *input) unhealthyMessage(period time.Duration) string {
 		period, in.cfg.Deadline(v2.StateMonitoringUpdate), in.version(), in.healthMessage())
 }
 
-// NodeInFlight reports whether a shadow holds an update slot at now: upstream's active set (spec
-// 4.3: status present and current_state != Idle, or spec.state != status.current_state), except
-// a node whose spec was reset to Idle more than Deadlines.Reset ago and whose agent still has
-// not reported Idle (a dead agent must not hold a slot forever). Such an abandoned node still
-// holds its slot while its Node is Disrupted (cordoned by Brupop, or NotReady and not deleted),
-// so that a dead agent does not let another node start while its own is out of service.
+// NodeInFlight reports whether a shadow holds an update slot at now: upstream's active set
+// (docs/upstream.md, "Active set": status present and current_state != Idle, or spec.state !=
+// status.current_state), except a node whose spec was reset to Idle more than Deadlines.Reset
+// ago and whose agent still has not reported Idle (a dead agent must not hold a slot forever).
+// Such an abandoned node still holds its slot while its Node is Disrupted (cordoned by Brupop, or
+// NotReady and not deleted), so that a dead agent does not let another node start while its own
+// is out of service.
 func NodeInFlight(brs *v2.BottlerocketShadow, node NodeFacts, cfg Config, now time.Time) bool {
 	return SpecNodeInFlight(&brs.Spec, brs.Status, node, cfg, now)
 }

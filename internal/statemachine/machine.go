@@ -110,8 +110,9 @@ type input struct {
 	record Record
 }
 
-// Next returns the decision for one shadow at now (spec 3.3 with deadlines and monitoring). The
-// checks run in order and the first that applies decides:
+// Next returns the decision for one shadow at now: upstream's table (docs/upstream.md, "Next
+// state") with deadlines and monitoring. The checks run in order and the first that applies
+// decides:
 //
 //  1. no status: the default spec;
 //  2. status ErrorReset: spec Idle (timestamp now, version kept) and the agent's Failure, unless

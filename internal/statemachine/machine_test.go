@@ -27,7 +27,7 @@ func TestNext(t *testing.T) {
 		now  time.Duration // after t0
 		want Decision
 	}{
-		// Spec 3.3, row by row.
+		// Upstream's table (docs/upstream.md, "Next state"), row by row.
 		{name: "no status gives the default spec",
 			brs: shadow(desired(staged, 0, vNew)), node: healthy, now: minute,
 			want: Decision{Spec: specOf(idle, noTS, ""), Changed: true, Outcome: OutcomeNoStatus}},

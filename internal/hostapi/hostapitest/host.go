@@ -82,7 +82,8 @@ type RebootEvent struct {
 	RolledBack bool
 }
 
-// partSet is one A/B partition set and its GPT boot flags (spec 6.1).
+// partSet is one A/B partition set and its GPT boot flags (docs/hostapi.md, "A/B partitions and
+// boot flags").
 type partSet struct {
 	version    semver
 	priority   int

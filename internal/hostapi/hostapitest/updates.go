@@ -8,7 +8,7 @@ import (
 	"github.com/bottlerocket-os/brupop-go/internal/hostapi"
 )
 
-// The plain-text error bodies of the real apiserver (spec 2.1 and 2.2).
+// The plain-text error bodies of the real apiserver (docs/hostapi.md, "Error bodies").
 const (
 	msgLockHeld      = "Update lock held"
 	msgStatusLocked  = "Unable to obtain shared lock for reading update status: Resource temporarily unavailable (os error 11)"
@@ -30,7 +30,8 @@ func (h *Host) image(v semver) *hostapi.UpdateImage {
 	return &hostapi.UpdateImage{Arch: h.cfg.Arch, Version: v.String(), Variant: h.cfg.Variant}
 }
 
-// initStatusLocked creates the status as the first command of a boot does (spec 4.5).
+// initStatusLocked creates the status as the first command of a boot does (docs/hostapi.md,
+// "The first command of a boot").
 func (h *Host) initStatusLocked() {
 	if h.status != nil {
 		return
@@ -46,7 +47,8 @@ func (h *Host) initStatusLocked() {
 }
 
 // startCommand is POST /actions/<cmd>: it takes the lock, checks the state and starts the
-// command in the background, as thar-be-updates does (spec 4.2).
+// command in the background, as thar-be-updates does (docs/hostapi.md, "The update state
+// machine").
 func (h *Host) startCommand(cmd hostapi.CommandType) reply {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -84,7 +86,8 @@ func (h *Host) startCommand(cmd hostapi.CommandType) reply {
 	return reply{http.StatusNoContent, ""}
 }
 
-// checkLocked applies the table of spec 4.1: which command runs in which state.
+// checkLocked applies which command runs in which state (docs/hostapi.md, "The update state
+// machine").
 func (h *Host) checkLocked(cmd hostapi.CommandType) (reply, bool) {
 	st := h.status
 	allowed := map[hostapi.CommandType][]hostapi.UpdateState{
@@ -143,7 +146,8 @@ func (h *Host) versionLock() string {
 	return h.settings.VersionLock
 }
 
-// refreshLocked lists the repository and chooses an update (spec 4.1 and 5).
+// refreshLocked lists the repository and chooses an update (docs/hostapi.md, "Choosing an
+// update").
 func (h *Host) refreshLocked() (int, string) {
 	st := h.status
 	if msg := h.faults.FailRefresh; msg != "" {
@@ -201,7 +205,8 @@ func (h *Host) stageLocked() {
 	h.status.State = hostapi.StateStaged
 }
 
-// activateLocked is signpost's upgrade_to_inactive (spec 6.2).
+// activateLocked is signpost's upgrade_to_inactive (docs/hostapi.md, "A/B partitions and boot
+// flags").
 func (h *Host) activateLocked() (int, string) {
 	if msg := h.faults.FailActivate; msg != "" {
 		return 1, msg + "\n"
@@ -216,7 +221,8 @@ func (h *Host) activateLocked() (int, string) {
 	return 0, ""
 }
 
-// deactivateLocked is signpost's cancel_upgrade (spec 6.2).
+// deactivateLocked is signpost's cancel_upgrade (docs/hostapi.md, "A/B partitions and boot
+// flags").
 func (h *Host) deactivateLocked() (int, string) {
 	h.sets[1-h.running].priority, h.sets[h.running].priority = 0, 2
 	h.status.StagingPartition.NextToBoot, h.status.ActivePartition.NextToBoot = false, true

@@ -54,8 +54,9 @@ func parseVersions(in []string) ([]semver, error) {
 	return slices.Compact(out), nil
 }
 
-// choose is updog's choice (spec 5.3) among the descending candidates for a host running
-// current with the given version-lock; ok is false when no update applies.
+// choose is updog's choice (docs/hostapi.md, "Choosing an update") among the descending
+// candidates for a host running current with the given version-lock; ok is false when no update
+// applies.
 func choose(current semver, candidates []semver, lock string) (semver, bool) {
 	if len(candidates) == 0 {
 		return semver{}, false
