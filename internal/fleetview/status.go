@@ -114,7 +114,8 @@ type Summary struct {
 	// updates last.
 	ControllerNode string `json:"controllerNode,omitempty"`
 	// SettingsMissing says why the view has no settings of the controller (no FleetPolicy, no
-	// status.applied); the rows then show what the shadows say and no decision.
+	// status.applied); the rows then show what the shadows say and no decision, and the gates
+	// (Limit, Paused, WindowOpen, Schedule) are unknown and left zero.
 	SettingsMissing string `json:"settingsMissing,omitempty"`
 	// PolicyPending says that the FleetPolicy changed since the controller last acted on it:
 	// the view shows the settings in force until its next pass.
