@@ -8,6 +8,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// The plugin evaluates the schedule in the time zone the controller published
+	// (status.applied), which the operator's machine may not have in its zoneinfo.
+	_ "time/tzdata"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 

@@ -1,6 +1,7 @@
 package fleetview
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -8,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/fixture"
+	"github.com/bottlerocket-os/brupop-go/internal/rollout"
 )
 
 var t0 = time.Date(2024, 5, 6, 10, 0, 0, 0, time.UTC)
@@ -18,23 +21,91 @@ const (
 	ns   = v2.DefaultNamespace
 )
 
-// inputOpt changes a test Input.
-type inputOpt func(*Input)
-
-// fleet returns an Input at t0 with upstream's defaults and the given nodes.
-func fleet(opts ...inputOpt) Input {
-	in := Input{Namespace: ns, Now: t0, Controller: Controller{Source: "test"}}
-	for _, o := range opts {
-		o(&in)
-	}
-	return in
+// world is a test Input and the controller that publishes its settings in the FleetPolicy's
+// status.
+type world struct {
+	Input
+	// env is the controller's environment the test controller resolves the spec against.
+	env rollout.Environment
+	// controllerNode is what the controller writes in status.controllerNode.
+	controllerNode string
+	// unpublished leaves the FleetPolicy's status as the options made it.
+	unpublished bool
+	// before is the spec of the generation before the FleetPolicy's, which the controller
+	// applied; notSeen says the controller has not acted on the latest generation yet.
+	before  *v2.FleetPolicySpec
+	notSeen bool
 }
+
+// inputOpt changes a test world.
+type inputOpt func(*world)
+
+// fleet returns an Input at t0 with the given nodes, whose FleetPolicy's status holds what a
+// controller with MAX_CONCURRENT_UPDATE=1 publishes; the FleetPolicy is created empty when no
+// option makes it, as the controller does.
+func fleet(opts ...inputOpt) Input {
+	w := &world{Input: Input{Namespace: ns, Now: t0}, env: rollout.Environment{MaxConcurrentUpdate: "1"}}
+	for _, o := range opts {
+		o(w)
+	}
+	if !w.unpublished {
+		w.publish()
+	}
+	return w.Input
+}
+
+// publish writes the status the controller writes after a pass: the resolved spec in
+// status.applied, or, for a spec that does not resolve, Ready=False and the settings it keeps.
+func (w *world) publish() {
+	if w.Policy == nil {
+		policy(v2.FleetPolicySpec{})(w)
+	}
+	fp := w.Policy
+	st := &fp.Status
+	st.ControllerNode = w.controllerNode
+	resolve := func(spec v2.FleetPolicySpec, generation int64) (*v2.FleetPolicyApplied, error) {
+		s, err := rollout.SettingsFrom(&v2.FleetPolicy{Spec: spec}, w.env)
+		if err != nil {
+			return nil, err
+		}
+		return &v2.FleetPolicyApplied{Generation: generation, Time: metav1.NewTime(t0.Add(-time.Hour)), Spec: s.Resolved()}, nil
+	}
+	if w.before != nil {
+		fp.Generation = 2
+		st.Applied, _ = resolve(*w.before, 1)
+	}
+	st.ObservedGeneration = fp.Generation
+	if w.notSeen {
+		st.ObservedGeneration = fp.Generation - 1
+		return
+	}
+	applied, err := resolve(fp.Spec, fp.Generation)
+	if err == nil {
+		st.Applied = applied
+		return
+	}
+	keep := "no valid policy was ever applied, so no update starts until it is fixed"
+	if st.Applied != nil {
+		keep = fmt.Sprintf("the controller keeps applying the settings of generation %d (status.applied)", st.Applied.Generation)
+	}
+	st.Conditions = append(st.Conditions, metav1.Condition{Type: conditionReady, Status: metav1.ConditionFalse,
+		Reason: "InvalidPolicy", Message: err.Error() + "; " + keep, ObservedGeneration: fp.Generation})
+}
+
+// unpublished leaves status.applied out: the controller never ran, or is older than it.
+func unpublished() inputOpt { return func(w *world) { w.unpublished = true } }
+
+// before says the controller applied spec at the FleetPolicy's previous generation.
+func before(spec v2.FleetPolicySpec) inputOpt { return func(w *world) { w.before = &spec } }
+
+// notSeen says the controller has not acted on the FleetPolicy's latest generation yet.
+func notSeen() inputOpt { return func(w *world) { w.notSeen = true } }
 
 type nodeOpt func(*corev1.Node, *v2.BottlerocketShadow)
 
 // node adds an opted-in, Ready Node and its Idle shadow running vOld that wants vNew.
 func node(name string, opts ...nodeOpt) inputOpt {
-	return func(in *Input) {
+	return func(in *world) {
 		n := corev1.Node{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{v2.NodeOptInLabel: v2.NodeOptInValue}},
 			Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue,
@@ -99,14 +170,12 @@ func notReady() nodeOpt {
 
 // policy sets the FleetPolicy's spec.
 func policy(spec v2.FleetPolicySpec) inputOpt {
-	return func(in *Input) {
-		in.Policy = &v2.FleetPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: v2.DefaultFleetPolicyName}, Spec: spec}
-	}
+	return func(in *world) { in.Policy = fixture.Policy(func(s *v2.FleetPolicySpec) { *s = spec }) }
 }
 
 // halted records a release failure of node on version at t0+at in the FleetPolicy's ledger.
 func halted(version, node string, at time.Duration) inputOpt {
-	return func(in *Input) {
+	return func(in *world) {
 		if in.Policy == nil {
 			policy(v2.FleetPolicySpec{})(in)
 		}
@@ -117,7 +186,7 @@ func halted(version, node string, at time.Duration) inputOpt {
 
 // releaseSeen records in the FleetPolicy's status that version was first offered at t0+at.
 func releaseSeen(version string, at time.Duration) inputOpt {
-	return func(in *Input) {
+	return func(in *world) {
 		if in.Policy == nil {
 			policy(v2.FleetPolicySpec{})(in)
 		}
@@ -125,13 +194,15 @@ func releaseSeen(version string, at time.Duration) inputOpt {
 	}
 }
 
+// env sets the environment the controller resolves the spec against.
 func env(maxConcurrent, cron string) inputOpt {
-	return func(in *Input) {
-		in.Controller.Environment.MaxConcurrentUpdate, in.Controller.Environment.SchedulerCronExpression = maxConcurrent, cron
+	return func(w *world) {
+		w.env.MaxConcurrentUpdate, w.env.SchedulerCronExpression = maxConcurrent, cron
 	}
 }
 
-func controllerOn(node string) inputOpt { return func(in *Input) { in.Controller.NodeName = node } }
+// controllerOn says the controller runs on node (status.controllerNode).
+func controllerOn(node string) inputOpt { return func(w *world) { w.controllerNode = node } }
 
 func mt(t time.Time) *metav1.Time { x := metav1.NewTime(t); return &x }
 

@@ -60,20 +60,24 @@ func SummaryLine(s Summary) string {
 		versions = append(versions, fmt.Sprintf("%s x%d", v.Version, v.Nodes))
 	}
 	parts := []string{fmt.Sprintf("%d nodes (%s)", s.Nodes, orNone(strings.Join(versions, ", ")))}
-	limit := limitText(s.Limit)
-	if s.Limit < 0 {
-		limit = "unlimited"
+	if s.Concurrency == "" {
+		// No concurrency in force (SettingsMissing, or no valid policy ever applied).
+		parts = append(parts, fmt.Sprintf("in flight %d", s.InFlight))
+	} else {
+		parts = append(parts, fmt.Sprintf("in flight %d/%s", s.InFlight, limitText(s.Limit)))
 	}
-	parts = append(parts, fmt.Sprintf("in flight %d/%s", s.InFlight, limit))
-	waiting := fmt.Sprintf("waiting %d", s.Waiting)
-	if len(s.WaitingBy) > 0 {
-		by := make([]string, 0, len(s.WaitingBy))
-		for _, r := range s.WaitingBy {
-			by = append(by, fmt.Sprintf("%s %d", r.Reason, r.Nodes))
+	if s.SettingsMissing == "" {
+		waiting := fmt.Sprintf("waiting %d", s.Waiting)
+		if len(s.WaitingBy) > 0 {
+			by := make([]string, 0, len(s.WaitingBy))
+			for _, r := range s.WaitingBy {
+				by = append(by, fmt.Sprintf("%s %d", r.Reason, r.Nodes))
+			}
+			waiting += " (" + strings.Join(by, ", ") + ")"
 		}
-		waiting += " (" + strings.Join(by, ", ") + ")"
+		parts = append(parts, waiting)
 	}
-	parts = append(parts, waiting, fmt.Sprintf("failed %d", s.Failed))
+	parts = append(parts, fmt.Sprintf("failed %d", s.Failed))
 	halted := make([]string, 0, len(s.Halted))
 	for _, h := range s.Halted {
 		halted = append(halted, h.Version)
@@ -82,7 +86,7 @@ func SummaryLine(s Summary) string {
 	if s.Paused {
 		parts = append(parts, "PAUSED")
 	}
-	if !s.WindowOpen {
+	if !s.WindowOpen && s.SettingsMissing == "" {
 		parts = append(parts, "window closed until "+stamp(s.NextOpen))
 	}
 	return strings.Join(parts, summarySep)
@@ -123,8 +127,15 @@ func notes(s Summary) []string {
 	if s.Paused {
 		out = append(out, "The rollout is paused. Resume: kubectl brupop resume")
 	}
+	if s.SettingsMissing != "" {
+		out = append(out, "Cannot tell what the controller decides: "+s.SettingsMissing+".",
+			"  The rows show what the shadows say. Is the controller running, and is it this version?")
+	}
 	if s.PolicyError != "" {
-		out = append(out, "FleetPolicy invalid (the controller keeps its last valid policy): "+s.PolicyError)
+		out = append(out, "FleetPolicy invalid (Ready=False): "+s.PolicyError)
+	}
+	if s.PolicyPending != "" {
+		out = append(out, s.PolicyPending+".")
 	}
 	var promo []string
 	if s.MaxVersion != "" {

@@ -84,7 +84,7 @@ func TestWriteExplanation(t *testing.T) {
 	}
 	want := `n1: Waiting (Paused)
   The rollout is paused; it waits to update to 1.20.0.
-  The FleetPolicy has spec.paused=true; updates in flight finish, none starts.
+  The controller applies paused=true (status.applied: the FleetPolicy's spec.paused, or MAX_CONCURRENT_UPDATE=0 in its environment); updates in flight finish, none starts.
   $ kubectl brupop resume
 `
 	if diff := cmp.Diff(want, b.String()); diff != "" {

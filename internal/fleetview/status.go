@@ -27,7 +27,14 @@ const (
 	PhaseStarting Phase = "Starting"
 	// PhaseWaiting: the node has an update to make that does not start now.
 	PhaseWaiting Phase = "Waiting"
+	// PhaseUnknown: the node has an update to make, and what the controller decides about it
+	// depends on settings it has not published (Summary.SettingsMissing); the reason is
+	// ReasonUnpublished.
+	PhaseUnknown Phase = "Unknown"
 )
+
+// ReasonUnpublished is the reason of a PhaseUnknown row and of a VerdictUnknown explanation.
+const ReasonUnpublished = "SettingsUnpublished"
 
 // NodeRow is one node of the status table.
 type NodeRow struct {
@@ -81,9 +88,11 @@ type Summary struct {
 	Nodes    int            `json:"nodes"`
 	Versions []VersionCount `json:"versions"`
 	InFlight int            `json:"inFlight"`
-	// Limit is the number of nodes allowed in flight; -1 when unlimited.
+	// Limit is the number of nodes allowed in flight; -1 when unlimited, 0 when the controller
+	// applies no concurrency (SettingsMissing, or no valid policy ever applied).
 	Limit int `json:"limit"`
-	// Concurrency is the configured limit (a number, a percentage or "unlimited").
+	// Concurrency is the configured limit (a number, a percentage or "unlimited"); empty when
+	// Limit is 0.
 	Concurrency string        `json:"concurrency"`
 	Waiting     int           `json:"waiting"`
 	WaitingBy   []ReasonCount `json:"waitingBy,omitempty"`
@@ -95,11 +104,22 @@ type Summary struct {
 	WindowOpen bool      `json:"windowOpen"`
 	NextOpen   time.Time `json:"nextOpen,omitzero"`
 	Schedule   string    `json:"schedule,omitempty"`
-	// PolicyError says why the FleetPolicy is invalid; the controller then keeps its last valid
-	// policy, which the view cannot know.
+	// PolicyError is the message of the FleetPolicy's Ready=False condition: the controller
+	// cannot apply the spec, and says which settings it keeps applying instead.
 	PolicyError string `json:"policyError,omitempty"`
-	// ControllerSource says where the controller's configuration was read.
+	// ControllerSource says where the settings of the view come from: the FleetPolicy's
+	// status.applied, as the controller published them.
 	ControllerSource string `json:"controllerSource,omitempty"`
+	// ControllerNode is the node the controller runs on (status.controllerNode), which
+	// updates last.
+	ControllerNode string `json:"controllerNode,omitempty"`
+	// SettingsMissing says why the view has no settings of the controller (no FleetPolicy, no
+	// status.applied); the rows then show what the shadows say and no decision, and the gates
+	// (Limit, Paused, WindowOpen, Schedule) are unknown and left zero.
+	SettingsMissing string `json:"settingsMissing,omitempty"`
+	// PolicyPending says that the FleetPolicy changed since the controller last acted on it:
+	// the view shows the settings in force until its next pass.
+	PolicyPending string `json:"policyPending,omitempty"`
 	// MaxVersion, ReleaseSoak and ZonesInFlight are the FleetPolicy's promotion controls, when
 	// set.
 	MaxVersion    string `json:"maxVersion,omitempty"`
@@ -144,6 +164,12 @@ func (a *analysis) row(m *member) NodeRow {
 	d := m.decision
 	r.Reason, r.Message = string(d.Outcome), d.Message
 	switch {
+	case a.missing != "" && m.inFlight:
+		r.Phase = PhaseInFlight
+	case a.missing != "" && !hasUpdate(s):
+		r.Phase, r.Reason = PhaseUpToDate, string(statemachine.OutcomeUpToDate)
+	case a.missing != "":
+		r.Phase, r.Reason, r.Message = PhaseUnknown, ReasonUnpublished, "Cannot tell what the controller decides: "+a.missing
 	case m.wait != nil:
 		r.Phase, r.Reason, r.Until = PhaseWaiting, string(m.wait.Reason), m.wait.Until
 		r.Message = waitMessage(a, m)
@@ -177,16 +203,25 @@ func lastFailure(s *v2.BottlerocketShadow) string {
 // summary counts the rows and states the fleet-wide gates.
 func (a *analysis) summary(rows []NodeRow) Summary {
 	p := a.plan
+	pol := a.settings.Policy
 	sum := Summary{Nodes: len(rows), InFlight: p.InFlight, Limit: p.Limit, Waiting: len(p.Waiting),
-		Concurrency: a.settings.Policy.Concurrency.String(), Paused: a.settings.Policy.Paused,
-		WindowOpen: p.WindowOpen, ControllerSource: a.in.Controller.Source}
-	if p.Limit == math.MaxInt {
+		Paused: pol.Paused, WindowOpen: p.WindowOpen, PolicyError: a.policyError, SettingsMissing: a.missing}
+	a.source(&sum)
+	switch {
+	case !a.known():
+		sum.Limit = 0
+	case p.Limit == math.MaxInt:
 		sum.Limit = -1
 	}
-	if a.settingsErr != nil {
-		sum.PolicyError = a.settingsErr.Error()
+	if a.known() {
+		sum.Concurrency = pol.Concurrency.String()
 	}
-	pol := a.settings.Policy
+	if a.missing != "" {
+		for _, r := range rows {
+			sum.InFlight += b2i(r.Phase == PhaseInFlight)
+		}
+		sum.Halted = storedHalts(a.in.Policy)
+	}
 	if v := pol.StateMachine.MaxVersion; v != nil {
 		sum.MaxVersion = v.Original()
 	}
@@ -196,7 +231,7 @@ func (a *analysis) summary(rows []NodeRow) Summary {
 	if pol.Zones != nil {
 		sum.ZonesInFlight = pol.Zones.MaxInFlight
 	}
-	if s := a.settings.Policy.Schedule; s != nil {
+	if s := pol.Schedule; s != nil {
 		sum.Schedule = s.String()
 		if !p.WindowOpen {
 			if next, ok := s.NextAdmit(a.in.Now, p.LastRunEnd); ok {
@@ -232,6 +267,61 @@ func (a *analysis) summary(rows []NodeRow) Summary {
 			Since: h.Since, Resume: ResumeCommand(h.Version)})
 	}
 	return sum
+}
+
+// source fills in where the settings come from, the controller's node, and whether the
+// controller has acted on the FleetPolicy's latest spec.
+func (a *analysis) source(sum *Summary) {
+	fp := a.in.Policy
+	if fp == nil {
+		return
+	}
+	sum.ControllerNode = fp.Status.ControllerNode
+	if ap := fp.Status.Applied; ap != nil && a.missing == "" {
+		sum.ControllerSource = fmt.Sprintf("FleetPolicy %s/%s status.applied (generation %d, since %s)", fp.Namespace, fp.Name, ap.Generation, stamp(ap.Time.Time))
+	} else if a.missing == "" {
+		sum.ControllerSource = fmt.Sprintf("FleetPolicy %s/%s status (no valid spec ever applied)", fp.Namespace, fp.Name)
+	}
+	sum.PolicyPending = a.pending
+}
+
+// storedHalts returns the halted versions the FleetPolicy's status records, for a view that
+// cannot run the decision pass.
+func storedHalts(fp *v2.FleetPolicy) []HaltedVersion {
+	if fp == nil {
+		return nil
+	}
+	var out []HaltedVersion
+	for _, v := range fp.Status.Versions {
+		if !v.Halted {
+			continue
+		}
+		h := HaltedVersion{Version: v.Version, Reason: v.Reason, Resume: ResumeCommand(v.Version)}
+		if v.HaltedSince != nil {
+			h.Since = v.HaltedSince.Time
+		}
+		for _, f := range v.Failures {
+			// Failures at or before a resume no longer count (rollout.VersionLedger).
+			counts := v.ResumedAt == nil || f.Time.After(v.ResumedAt.Time)
+			if counts && !slices.Contains(h.Nodes, f.Node) {
+				h.Nodes = append(h.Nodes, f.Node)
+			}
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// hasUpdate reports whether the shadow's host offers a version other than the one it runs.
+func hasUpdate(s *v2.BottlerocketShadow) bool {
+	return s.Status.TargetVersion != "" && s.Status.TargetVersion != s.Status.CurrentVersion
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // ResumeCommand is the plugin command that resumes the halted rollout of version.

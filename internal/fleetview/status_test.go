@@ -2,6 +2,8 @@ package fleetview
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,9 +96,109 @@ func TestBuildStatusHalt(t *testing.T) {
 	}
 }
 
+// TestBuildStatusReadsTheAppliedSettings: the view applies what status.applied says, not the
+// spec: here the controller has not acted on the spec's concurrency 1 yet and still applies 3,
+// in Tokyo's time zone.
+func TestBuildStatusReadsTheAppliedSettings(t *testing.T) {
+	tokyo := &v2.FleetPolicySchedule{Cron: "* * 10-23 * * * *", TimeZone: "Asia/Tokyo"}
+	in := fleet(env("1", ""), before(v2.FleetPolicySpec{MaxConcurrentUpdates: "3", Schedule: tokyo}),
+		policy(v2.FleetPolicySpec{MaxConcurrentUpdates: "1"}), notSeen(), controllerOn("n9"),
+		node("n1"), node("n2"), node("n3"), node("n4"))
+	st := BuildStatus(in)
+	// 10:00Z is 19:00 in Tokyo: the window is open.
+	if got, want := SummaryLine(st.Summary), "4 nodes (1.19.0 x4) | in flight 3/3 | waiting 1 (ConcurrencyFull 1) | failed 0 | halted none"; got != want {
+		t.Errorf("SummaryLine =\n%s\nwant\n%s", got, want)
+	}
+	sum := st.Summary
+	if sum.Concurrency != "3" || sum.Schedule != "* * 10-23 * * * * (Asia/Tokyo)" || sum.ControllerNode != "n9" ||
+		sum.ControllerSource != "FleetPolicy brupop-bottlerocket-aws/default status.applied (generation 1, since 2024-05-06 09:00:00Z)" {
+		t.Errorf("Summary = concurrency %q, schedule %q, controller node %q, source %q", sum.Concurrency, sum.Schedule, sum.ControllerNode, sum.ControllerSource)
+	}
+	if want := "FleetPolicy brupop-bottlerocket-aws/default is at generation 2 and the controller last acted on generation 1"; !strings.Contains(sum.PolicyPending, want) {
+		t.Errorf("PolicyPending = %q, want it to say %q", sum.PolicyPending, want)
+	}
+}
+
+// TestBuildStatusWithoutPublishedSettings: with no status.applied the view decides nothing and
+// says why; the rows show what the shadows say.
+func TestBuildStatusWithoutPublishedSettings(t *testing.T) {
+	badZone := func(w *world) {
+		policy(v2.FleetPolicySpec{})(w)
+		w.Policy.Status.Applied = &v2.FleetPolicyApplied{Generation: 1, Spec: v2.FleetPolicySpec{MaxConcurrentUpdates: "2",
+			Schedule: &v2.FleetPolicySchedule{Cron: "* * * * * * *", TimeZone: "Mars/Olympus_Mons"}}}
+	}
+	nodes := []inputOpt{node("n1"), node("n2", upToDate()), node("n3", updating(v2.StateRebootedIntoUpdate, -time.Minute, v2.StateStagedAndPerformedUpdate))}
+	cases := []struct {
+		name    string
+		opts    []inputOpt
+		missing string
+		// halted is the summary's part on halts, which the FleetPolicy's status records.
+		halted string
+	}{
+		{name: "no status.applied", opts: []inputOpt{policy(v2.FleetPolicySpec{MaxConcurrentUpdates: "5"}), unpublished(), halted(vNew, "n0", -time.Hour)},
+			halted:  "halted 1.20.0",
+			missing: "the controller has not published its settings yet (FleetPolicy brupop-bottlerocket-aws/default has no status.applied)"},
+		{name: "no FleetPolicy", opts: []inputOpt{unpublished()}, halted: "halted none",
+			missing: "the controller has not published its settings yet (there is no FleetPolicy brupop-bottlerocket-aws/default)"},
+		{name: "applied settings that do not resolve here", opts: []inputOpt{badZone, unpublished(), halted(vNew, "n0", -time.Hour)},
+			halted:  "halted 1.20.0",
+			missing: "the applied settings stored in FleetPolicy brupop-bottlerocket-aws/default status do not resolve"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st := BuildStatus(fleet(slices.Concat(nodes, tc.opts)...))
+			var rows []string
+			for _, r := range st.Nodes {
+				rows = append(rows, rowLine(r))
+			}
+			want := []string{"n1 Unknown SettingsUnpublished", "n2 UpToDate UpToDate", "n3 InFlight "}
+			if diff := cmp.Diff(want, rows); diff != "" {
+				t.Errorf("rows mismatch (-want +got):\n%s", diff)
+			}
+			sum := st.Summary
+			if !strings.Contains(sum.SettingsMissing, tc.missing) || sum.Limit != 0 || sum.Concurrency != "" || sum.ControllerSource != "" {
+				t.Errorf("Summary = missing %q, limit %d, concurrency %q, source %q; want missing %q and no settings",
+					sum.SettingsMissing, sum.Limit, sum.Concurrency, sum.ControllerSource, tc.missing)
+			}
+			if got, want := SummaryLine(sum), "3 nodes (1.19.0 x2, 1.20.0 x1) | in flight 1 | failed 0 | "+tc.halted; got != want {
+				t.Errorf("SummaryLine =\n%s\nwant\n%s", got, want)
+			}
+			var b strings.Builder
+			if err := WriteStatus(&b, st, 0); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(b.String(), "Cannot tell what the controller decides: ") || !strings.Contains(b.String(), tc.missing) {
+				t.Errorf("WriteStatus does not say why it decides nothing:\n%s", b.String())
+			}
+		})
+	}
+}
+
+// TestBuildStatusInvalidPolicy: the view shows the controller's verdict on a spec it cannot
+// apply (Ready=False), and applies what the controller applies: the settings it kept, or none.
 func TestBuildStatusInvalidPolicy(t *testing.T) {
-	st := BuildStatus(fleet(policy(v2.FleetPolicySpec{MaxConcurrentUpdates: "0"}), node("n1")))
-	if st.Summary.PolicyError == "" {
-		t.Fatal("PolicyError is empty for maxConcurrentUpdates 0")
+	invalid := policy(v2.FleetPolicySpec{MaxConcurrentUpdates: "0"})
+	cases := []struct {
+		name             string
+		opts             []inputOpt
+		summary, message string
+	}{
+		{name: "never valid: nothing starts", opts: []inputOpt{invalid},
+			summary: "2 nodes (1.19.0 x2) | in flight 0 | waiting 2 (InvalidPolicy 2) | failed 0 | halted none",
+			message: "no valid policy was ever applied"},
+		{name: "the stored settings stay in force", opts: []inputOpt{before(v2.FleetPolicySpec{MaxConcurrentUpdates: "2"}), invalid},
+			summary: "2 nodes (1.19.0 x2) | in flight 2/2 | waiting 0 | failed 0 | halted none",
+			message: "the controller keeps applying the settings of generation 1 (status.applied)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st := BuildStatus(fleet(append(tc.opts, node("n1"), node("n2"))...))
+			if got := SummaryLine(st.Summary); got != tc.summary {
+				t.Errorf("SummaryLine =\n%s\nwant\n%s", got, tc.summary)
+			}
+			if !strings.Contains(st.Summary.PolicyError, tc.message) || !strings.Contains(st.Summary.PolicyError, `"0"`) {
+				t.Errorf("PolicyError = %q, want the Ready condition's message", st.Summary.PolicyError)
+			}
+		})
 	}
 }

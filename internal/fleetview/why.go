@@ -27,6 +27,9 @@ const (
 	VerdictStarting Verdict = "Starting"
 	// VerdictWaiting: the node has an update that does not start now.
 	VerdictWaiting Verdict = "Waiting"
+	// VerdictUnknown: the node has an update, and what the controller decides about it depends
+	// on settings it has not published; the reason is ReasonUnpublished.
+	VerdictUnknown Verdict = "Unknown"
 )
 
 // Explanation is the view of `kubectl brupop why NODE`.
@@ -63,6 +66,8 @@ func Why(in Input, node string) (Explanation, error) {
 		e.Verdict, e.Reason = VerdictNotManaged, string(statemachine.OutcomeNoStatus)
 		e.Summary = "Its agent has not reported its status yet."
 		e.Details = []string{fmt.Sprintf("The shadow %s/%s has no status: is the agent pod running on the node?", in.Namespace, s.Name)}
+	case a.missing != "":
+		a.explainUnpublished(m, &e)
 	case m.wait != nil:
 		a.explainWait(m, &e)
 	case m.starting:
@@ -82,7 +87,35 @@ func Why(in Input, node string) (Explanation, error) {
 	if !m.optedIn && e.Verdict != VerdictNotManaged && (m.wait == nil || m.wait.Reason != rollout.WaitNotOptedIn) {
 		e.Details = append(e.Details, "Note: the Node lacks the opt-in label, so no new update will start on it: "+labelCommand(node))
 	}
+	if a.policyError != "" && (m.wait == nil || m.wait.Reason != rollout.WaitUnresolved) {
+		e.Details = append(e.Details, "Note: the FleetPolicy is invalid (Ready=False): "+a.policyError)
+	}
+	if a.pending != "" {
+		e.Details = append(e.Details, "Note: "+a.pending+".")
+	}
 	return e, nil
+}
+
+// explainUnpublished explains a node when the controller published no settings: only what
+// its shadow says, and why nothing more can be told.
+func (a *analysis) explainUnpublished(m *member, e *Explanation) {
+	s := m.shadow
+	cannot := "Cannot tell what the controller decides: " + a.missing + "."
+	switch {
+	case m.inFlight:
+		e.Verdict, e.Reason = VerdictUpdating, ""
+		e.Summary = fmt.Sprintf("It is updating to %s: the controller wants %s, the agent reports %s.",
+			targetVersion(s, statemachine.Config{}), s.Spec.State, s.Status.CurrentState)
+		e.Details = []string{cannot + " Neither its deadline nor its next step is known."}
+	case !hasUpdate(s):
+		e.Verdict, e.Reason = VerdictUpToDate, string(statemachine.OutcomeUpToDate)
+		e.Summary = fmt.Sprintf("It is up to date: it runs %s and its host offers no newer version.", s.Status.CurrentVersion)
+	default:
+		e.Verdict, e.Reason = VerdictUnknown, ReasonUnpublished
+		e.Summary = fmt.Sprintf("It runs %s and its host offers %s. %s", s.Status.CurrentVersion, s.Status.TargetVersion, cannot)
+		e.Details = []string{"The controller publishes the settings it applies in the FleetPolicy's status.applied on every pass: is it running, and is it this version?"}
+		e.Commands = []string{fmt.Sprintf("kubectl get bfp %s -n %s -o yaml", v2.DefaultFleetPolicyName, a.in.Namespace)}
+	}
 }
 
 // fullName returns the name of the one Node or shadow whose name is short followed by a DNS
@@ -152,8 +185,12 @@ func (a *analysis) explainWait(m *member, e *Explanation) {
 	case rollout.WaitSoaking:
 		e.Details = []string{fmt.Sprintf("The FleetPolicy's releaseSoak is %s: a version starts rolling out that long after a host first offered it (status.releases).",
 			a.settings.Policy.ReleaseSoak)}
+	case rollout.WaitUnresolved:
+		e.Details = []string{"The controller never applied a valid FleetPolicy, so it starts no update until the spec is fixed; updates in flight finish.",
+			"Fix the FleetPolicy; its Ready condition says what is wrong: " + a.policyError}
+		e.Commands = []string{fmt.Sprintf("kubectl describe bfp %s -n %s", v2.DefaultFleetPolicyName, a.in.Namespace)}
 	case rollout.WaitPaused:
-		e.Details = []string{"The FleetPolicy has spec.paused=true; updates in flight finish, none starts."}
+		e.Details = []string{"The controller applies paused=true (status.applied: the FleetPolicy's spec.paused, or MAX_CONCURRENT_UPDATE=0 in its environment); updates in flight finish, none starts."}
 		e.Commands = []string{"kubectl brupop resume"}
 	case rollout.WaitWindowClosed:
 		e.Details = []string{"Schedule: " + a.scheduleText()}
@@ -181,6 +218,8 @@ func waitMessage(a *analysis, m *member) string {
 		return fmt.Sprintf("The rollout of %s is halted: its failure budget is spent.", w.Version)
 	case rollout.WaitSoaking:
 		return fmt.Sprintf("%s is soaking: first offered at %s, nodes start on it at %s.", w.Version, stamp(w.Until.Add(-a.settings.Policy.ReleaseSoak)), stamp(w.Until))
+	case rollout.WaitUnresolved:
+		return fmt.Sprintf("The FleetPolicy is invalid and no valid one was ever applied, so no update starts; it waits to update to %s.", w.Version)
 	case rollout.WaitPaused:
 		return fmt.Sprintf("The rollout is paused; it waits to update to %s.", w.Version)
 	case rollout.WaitWindowClosed:
@@ -245,6 +284,9 @@ func (a *analysis) slotsLine() string {
 	in := "none"
 	if len(names) > 0 {
 		in = strings.Join(names, ", ")
+	}
+	if !a.known() {
+		return fmt.Sprintf("In flight %d: %s.", a.plan.InFlight, in)
 	}
 	return fmt.Sprintf("In flight %d/%s (concurrency %s): %s.", a.plan.InFlight, limitText(a.plan.Limit), a.settings.Policy.Concurrency, in)
 }

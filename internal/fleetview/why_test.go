@@ -68,6 +68,22 @@ func TestWhy(t *testing.T) {
 			verdict: VerdictUpToDate, reason: "UpToDate", says: []string{"runs 1.20.0"}},
 		{name: "no status yet", in: fleet(node("n1", noStatus())), node: "n1",
 			verdict: VerdictNotManaged, reason: "NoStatus", says: []string{"agent has not reported"}},
+		{name: "no published settings", in: fleet(unpublished(), policy(v2.FleetPolicySpec{}), node("n1")), node: "n1",
+			verdict: VerdictUnknown, reason: "SettingsUnpublished",
+			says:     []string{"runs 1.19.0 and its host offers 1.20.0", "FleetPolicy brupop-bottlerocket-aws/default has no status.applied", "is it running"},
+			commands: []string{"kubectl get bfp default -n brupop-bottlerocket-aws -o yaml"}},
+		{name: "in flight without published settings", in: fleet(unpublished(), node("n1", updating(staged, -time.Minute, v2.StateIdle))), node: "n1",
+			verdict: VerdictUpdating, says: []string{"updating to 1.20.0", "there is no FleetPolicy", "Neither its deadline"}},
+		{name: "invalid policy never applied", in: fleet(policy(v2.FleetPolicySpec{MaxConcurrentUpdates: "0"}), node("n1")), node: "n1",
+			verdict: VerdictWaiting, reason: "InvalidPolicy",
+			says:     []string{"no valid one was ever applied", "Fix the FleetPolicy; its Ready condition says what is wrong: rollout: max concurrent updates"},
+			commands: []string{"kubectl describe bfp default -n brupop-bottlerocket-aws"}},
+		{name: "invalid policy, the kept settings decide", in: fleet(before(v2.FleetPolicySpec{Paused: true}), policy(v2.FleetPolicySpec{MaxConcurrentUpdates: "0"}), node("n1")), node: "n1",
+			verdict: VerdictWaiting, reason: "Paused", commands: []string{"kubectl brupop resume"},
+			says: []string{"Note: the FleetPolicy is invalid (Ready=False)", "keeps applying the settings of generation 1"}},
+		{name: "spec not acted on yet", in: fleet(before(v2.FleetPolicySpec{Paused: true}), policy(v2.FleetPolicySpec{}), notSeen(), node("n1")), node: "n1",
+			verdict: VerdictWaiting, reason: "Paused", commands: []string{"kubectl brupop resume"},
+			says: []string{"Note: FleetPolicy brupop-bottlerocket-aws/default is at generation 2 and the controller last acted on generation 1"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -37,7 +37,8 @@ func newWhyCommand(o *Options) *cobra.Command {
 		Use:   "why NODE",
 		Short: "Explain why a node is or is not updating",
 		Long: "why explains what the controller decides for the node on its next pass: not opted in, window closed,\n" +
-			"concurrency full, backoff, halted version, paused, own node last, in flight, or up to date.",
+			"concurrency full, backoff, halted version, invalid policy, paused, own node last, in flight, or up to date.\n" +
+			"It decides with the settings the controller published in the FleetPolicy's status.applied.",
 		Example: "  kubectl brupop why ip-10-0-1-23.us-west-2.compute.internal",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/rollout"
 	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 )
 
@@ -71,6 +72,8 @@ type Observer struct {
 	pdbLow     map[string]time.Time // since when a PDB has fewer healthy pods than it requires
 	maxFlight  int
 	maxUnsched int
+	// unresolvable says the last sample's published settings did not resolve (logged once).
+	unresolvable bool
 	// Breaches of the running invariants.
 	flightBreaches, unschedBreaches, pdbBreaches []string
 }
@@ -117,10 +120,11 @@ func (o *Observer) Sample(ctx context.Context, now time.Time) (Snapshot, error) 
 		}
 	}
 	target := o.c.Target()
-	// Rows show the version a node would update to as the controller sees it: capped at the
-	// FleetPolicy's maxVersion (an invalid one caps nothing, as the API server rejects it).
-	cfg := statemachine.DefaultConfig()
-	_ = cfg.SetMaxVersion(fp.Spec.MaxVersion)
+	cfg, err := rowConfig(&fp)
+	if err != nil && !o.unresolvable {
+		o.c.log.Error(err, "The controller's published settings do not resolve; rows judge the shadows alone")
+	}
+	o.unresolvable = err != nil
 	snap := Snapshot{At: now, Halted: halted(&fp, target)}
 	failed := failedNodes(&fp, target)
 	for i := range nodes.Items {
@@ -136,6 +140,19 @@ func (o *Observer) Sample(ctx context.Context, now time.Time) (Snapshot, error) 
 	o.check(&snap, now)
 	o.checkPDBs(pdbs.Items, now)
 	return snap, nil
+}
+
+// rowConfig is what rows judge a node with: the state machine settings the controller
+// published in the FleetPolicy's status (rollout.AppliedSettings), so that a row's target is
+// capped at the maxVersion it applies and a node is in flight by its deadlines. Before its
+// first pass there are none: the zero Config leaves the target uncapped and counts a node in
+// flight while its shadow is not Idle on both sides.
+func rowConfig(fp *v2.FleetPolicy) (statemachine.Config, error) {
+	s, ok, err := rollout.AppliedSettings(fp)
+	if !ok || err != nil {
+		return statemachine.Config{}, err
+	}
+	return s.Policy.StateMachine, nil
 }
 
 // row builds a node's row and updates its history. A node has failed when its last attempt

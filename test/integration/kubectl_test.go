@@ -19,6 +19,7 @@ import (
 	brupopv2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/fleetview"
 	"github.com/bottlerocket-os/brupop-go/internal/kubectlbrupop"
+	"github.com/bottlerocket-os/brupop-go/internal/rollout"
 )
 
 // kubectlBrupop runs `kubectl brupop args...` against the shared control plane.
@@ -64,13 +65,14 @@ func brupopNode(t *testing.T, c client.Client, ns, name string, optIn bool, curr
 	}
 }
 
-// controllerDeployment creates a controller Deployment without replicas whose environment the
-// plugin reads.
+// controllerDeployment creates a controller Deployment without replicas whose environment says
+// MAX_CONCURRENT_UPDATE=maxConcurrent, as upstream's manifests name it: the plugin must not read
+// it.
 func controllerDeployment(t *testing.T, c client.Client, ns, maxConcurrent string) {
 	t.Helper()
-	labels := map[string]string{brupopv2.ComponentLabel: kubectlbrupop.ControllerComponent}
+	labels := map[string]string{brupopv2.ComponentLabel: "brupop-controller"}
 	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: kubectlbrupop.ControllerDeploymentName, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "brupop-controller-deployment", Labels: labels},
 		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](0), Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{Containers: []corev1.Container{{
 				Name: "brupop", Image: "brupop", Env: []corev1.EnvVar{{Name: "MAX_CONCURRENT_UPDATE", Value: maxConcurrent}}}}}}},
@@ -80,6 +82,29 @@ func controllerDeployment(t *testing.T, c client.Client, ns, maxConcurrent strin
 	}
 }
 
+// publishSettings writes the FleetPolicy's status as a controller on node applying spec does
+// (status.applied holds spec resolved, with no environment).
+func publishSettings(t *testing.T, c client.Client, ns string, spec brupopv2.FleetPolicySpec, node string) {
+	t.Helper()
+	ctx := context.Background()
+	var fp brupopv2.FleetPolicy
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: brupopv2.DefaultFleetPolicyName}, &fp); err != nil {
+		t.Fatal(err)
+	}
+	s, err := rollout.SettingsFrom(&brupopv2.FleetPolicy{Spec: spec}, rollout.Environment{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp.Status = brupopv2.FleetPolicyStatus{ObservedGeneration: fp.Generation, ControllerNode: node,
+		Applied: &brupopv2.FleetPolicyApplied{Generation: fp.Generation, Time: metav1.Now(), Spec: s.Resolved()}}
+	if err := c.Status().Update(ctx, &fp); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKubectlBrupop runs the plugin against a fleet whose controller Deployment says
+// MAX_CONCURRENT_UPDATE=1 while the controller published concurrency 3 in the FleetPolicy's
+// status: the plugin shows what was published, and says so when nothing was.
 func TestKubectlBrupop(t *testing.T) {
 	ctx := context.Background()
 	c := adminClient(t)
@@ -88,34 +113,23 @@ func TestKubectlBrupop(t *testing.T) {
 	brupopNode(t, c, ns, current, true, "1.21.0", "1.21.0")
 	brupopNode(t, c, ns, unlabelled, false, "1.20.0", "1.21.0")
 	brupopNode(t, c, ns, waiting, true, "1.20.0", "1.21.0")
-	controllerDeployment(t, c, ns, "2")
+	controllerDeployment(t, c, ns, "1")
+	controllerNode := ns + "-controller"
 	kubeconfig, err := clientcmd.LoadFromFile(cluster.KubeconfigPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	t.Run("status", func(t *testing.T) {
+	t.Run("status without a FleetPolicy says nothing was published", func(t *testing.T) {
 		out, err := kubectlBrupop(t, "status", "-n", ns, "--context", kubeconfig.CurrentContext, "--request-timeout", "10s")
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{current, unlabelled, waiting, "3 nodes (1.20.0 x2, 1.21.0 x1) | in flight 1/2 | waiting 1 (NotOptedIn 1)"} {
+		for _, want := range []string{current, unlabelled, waiting, "3 nodes (1.20.0 x2, 1.21.0 x1) | in flight 0 | failed 0 | halted none",
+			"the controller has not published its settings yet (there is no FleetPolicy " + ns + "/default)"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("status does not show %q", want)
 			}
-		}
-	})
-	t.Run("status -o json", func(t *testing.T) {
-		out, err := kubectlBrupop(t, "status", "-n", ns, "-o", "json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var st fleetview.Status
-		if err := json.Unmarshal([]byte(out), &st); err != nil {
-			t.Fatalf("status -o json is not JSON: %v", err)
-		}
-		if len(st.Nodes) != 3 || st.Summary.Limit != 2 || st.Summary.ControllerSource != "Deployment "+ns+"/"+kubectlbrupop.ControllerDeploymentName {
-			t.Errorf("status -o json = %d nodes, limit %d, source %q; want 3, 2, the Deployment", len(st.Nodes), st.Summary.Limit, st.Summary.ControllerSource)
 		}
 	})
 	t.Run("pause creates the FleetPolicy", func(t *testing.T) {
@@ -132,6 +146,46 @@ func TestKubectlBrupop(t *testing.T) {
 		}
 		if !fp.Spec.Paused {
 			t.Errorf("FleetPolicy spec.paused = false after pause")
+		}
+	})
+	t.Run("why without status.applied says nothing was published", func(t *testing.T) {
+		out, err := kubectlBrupop(t, "why", waiting, "-n", ns, "-o", "json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e fleetview.Explanation
+		if err := json.Unmarshal([]byte(out), &e); err != nil {
+			t.Fatalf("why -o json is not JSON: %v", err)
+		}
+		want := "the controller has not published its settings yet (FleetPolicy " + ns + "/default has no status.applied)"
+		if e.Verdict != fleetview.VerdictUnknown || e.Reason != fleetview.ReasonUnpublished || !strings.Contains(e.Summary, want) {
+			t.Errorf("why %s = %s (%s): %s; want Unknown (%s) saying %q", waiting, e.Verdict, e.Reason, e.Summary, fleetview.ReasonUnpublished, want)
+		}
+	})
+	publishSettings(t, c, ns, brupopv2.FleetPolicySpec{MaxConcurrentUpdates: "3", Paused: true}, controllerNode)
+	t.Run("status shows the published settings, not the Deployment's", func(t *testing.T) {
+		out, err := kubectlBrupop(t, "status", "-n", ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "3 nodes (1.20.0 x2, 1.21.0 x1) | in flight 0/3 | waiting 2 (NotOptedIn 1, Paused 1) | failed 0 | halted none | PAUSED"; !strings.Contains(out, want) {
+			t.Errorf("status does not show %q", want)
+		}
+	})
+	t.Run("status -o json", func(t *testing.T) {
+		out, err := kubectlBrupop(t, "status", "-n", ns, "-o", "json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st fleetview.Status
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			t.Fatalf("status -o json is not JSON: %v", err)
+		}
+		sum := st.Summary
+		if len(st.Nodes) != 3 || sum.Limit != 3 || sum.Concurrency != "3" || sum.ControllerNode != controllerNode ||
+			!strings.HasPrefix(sum.ControllerSource, "FleetPolicy "+ns+"/default status.applied (generation 1") || sum.SettingsMissing != "" {
+			t.Errorf("status -o json = %d nodes, limit %d, concurrency %q, controller node %q, source %q, missing %q; want 3, 3, 3, %q, status.applied, none",
+				len(st.Nodes), sum.Limit, sum.Concurrency, sum.ControllerNode, sum.ControllerSource, sum.SettingsMissing, controllerNode)
 		}
 	})
 	t.Run("why a node waits while paused", func(t *testing.T) {
@@ -166,6 +220,17 @@ func TestKubectlBrupop(t *testing.T) {
 		}
 		if fp.Spec.Paused || fp.Annotations[brupopv2.ResumeAnnotation] != "1.21.0" {
 			t.Errorf("after resume 1.21.0: paused %t, annotation %q; want false, 1.21.0", fp.Spec.Paused, fp.Annotations[brupopv2.ResumeAnnotation])
+		}
+	})
+	t.Run("status after a spec change the controller has not acted on", func(t *testing.T) {
+		out, err := kubectlBrupop(t, "status", "-n", ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"in flight 0/3", "PAUSED", "FleetPolicy " + ns + "/default is at generation 2 and the controller last acted on generation 1"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("status does not show %q", want)
+			}
 		}
 	})
 	t.Run("why an unknown node fails", func(t *testing.T) {
