@@ -9,30 +9,79 @@ import (
 	"testing"
 )
 
-func TestLevel(t *testing.T) {
-	for name, tc := range map[string]struct {
+func TestParseFilter(t *testing.T) {
+	for _, tc := range []struct {
 		filter  string
 		want    slog.Level
-		wantErr bool
+		ignored []string // the Ignored part of each warning, in order
 	}{
-		"default info":          {filter: "info", want: slog.LevelInfo},
-		"empty means info":      {filter: "", want: slog.LevelInfo},
-		"most verbose target":   {filter: "info,agent=debug,kube=warn", want: slog.LevelDebug},
-		"trace below debug":     {filter: "trace", want: slog.LevelDebug - 4},
-		"case insensitive":      {filter: "WARN", want: slog.LevelWarn},
-		"off silences":          {filter: "off", want: slog.LevelError + 100},
-		"garbage is refused":    {filter: "loud", wantErr: true},
-		"bad target is refused": {filter: "agent=chatty", wantErr: true},
+		{filter: "info", want: slog.LevelInfo},
+		{filter: "", want: slog.LevelInfo},
+		{filter: "info,agent=debug,kube=warn", want: slog.LevelDebug},
+		{filter: "trace", want: levelTrace},
+		{filter: "WARN", want: slog.LevelWarn},
+		{filter: "Debug", want: slog.LevelDebug},
+		{filter: "off", want: levelOff},
+		{filter: "2", want: slog.LevelWarn},
+		{filter: "agent", want: levelTrace},
+		{filter: "agent=", want: levelTrace},
+		{filter: "agent::pass=ERROR", want: slog.LevelError},
+		{filter: " info , ,agent=warn", want: slog.LevelInfo},
+		{filter: "agent[request{node=x}]=debug", want: slog.LevelDebug, ignored: []string{"[request{node=x}]"}},
+		{filter: "warn,[drain]=info", want: slog.LevelInfo, ignored: []string{"[drain]"}},
+		{filter: "garbage!!", want: slog.LevelInfo, ignored: []string{"garbage!!"}},
+		{filter: "a=b=c", want: slog.LevelInfo, ignored: []string{"a=b=c"}},
+		{filter: "loud", want: levelTrace}, // a target named loud, as upstream reads it
+		{filter: "agent=chatty,error", want: slog.LevelError, ignored: []string{"agent=chatty"}},
+		{filter: "=debug", want: slog.LevelInfo, ignored: []string{"=debug"}},
+		{filter: "my-crate=debug", want: slog.LevelInfo, ignored: []string{"my-crate=debug"}},
+		{filter: "agent[unclosed=debug", want: slog.LevelInfo, ignored: []string{"agent[unclosed=debug"}},
+		// Upstream splits on commas first, so a span with two fields is two broken directives.
+		{filter: "info,agent[r{a=1,b=2}]=debug", want: slog.LevelInfo, ignored: []string{"agent[r{a=1", "b=2}]=debug"}},
 	} {
-		t.Run(name, func(t *testing.T) {
-			got, err := Options{Format: "json", Filter: tc.filter}.Level()
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
-			}
-			if err == nil && got != tc.want {
+		t.Run(tc.filter, func(t *testing.T) {
+			got, warnings := ParseFilter(tc.filter)
+			if got != tc.want {
 				t.Errorf("level = %v, want %v", got, tc.want)
 			}
+			var ignored []string
+			for _, w := range warnings {
+				ignored = append(ignored, w.Ignored)
+				if w.Setting != EnvFilter || w.Value != tc.filter || w.Reason == "" {
+					t.Errorf("warning %+v: want setting %s, value %q and a reason", w, EnvFilter, tc.filter)
+				}
+			}
+			if strings.Join(ignored, " ") != strings.Join(tc.ignored, " ") {
+				t.Errorf("ignored %q, want %q", ignored, tc.ignored)
+			}
+			o := Options{Format: "json", Filter: tc.filter}
+			if err := o.Validate(); err != nil || o.Level() != got || len(o.Warnings()) != len(warnings) {
+				t.Errorf("Options: Validate %v, Level %v, %d warnings", err, o.Level(), len(o.Warnings()))
+			}
 		})
+	}
+}
+
+func TestNewLogsWarningsWhateverTheLevel(t *testing.T) {
+	var buf bytes.Buffer
+	extra := Warning{Setting: "EXCLUDE_FROM_LB_WAIT_TIME_IN_SEC", Value: "abc", Ignored: "abc", Reason: "off"}
+	log, err := New(&buf, Options{Format: "json", Filter: "off,garbage!!"}, extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Error(errors.New("boom"), "hidden by off")
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want 2 warning lines, got %q", buf.String())
+	}
+	for i, want := range []Warning{{Setting: EnvFilter, Value: "off,garbage!!", Ignored: "garbage!!"}, extra} {
+		var line map[string]any
+		if err := json.Unmarshal([]byte(lines[i]), &line); err != nil {
+			t.Fatalf("line %d %q: %v", i, lines[i], err)
+		}
+		if line["level"] != "WARN" || line["setting"] != want.Setting || line["value"] != want.Value || line["ignored"] != want.Ignored || line["reason"] == "" {
+			t.Errorf("line %d = %v, want a warning about %+v", i, line, want)
+		}
 	}
 }
 
