@@ -14,7 +14,6 @@ import (
 	"github.com/bottlerocket-os/brupop-go/internal/agent"
 	"github.com/bottlerocket-os/brupop-go/internal/agentapi"
 	"github.com/bottlerocket-os/brupop-go/internal/hostapi"
-	"github.com/bottlerocket-os/brupop-go/internal/logging"
 )
 
 func main() {
@@ -37,7 +36,7 @@ func run() error {
 	if err := opts.Validate(); err != nil {
 		return err
 	}
-	log, err := logging.New(os.Stderr, opts.Logging())
+	log, err := opts.Logger(os.Stderr)
 	if err != nil {
 		return err
 	}

@@ -4,11 +4,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-logr/logr"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/agentapi"
@@ -71,13 +74,23 @@ type Options struct {
 	// LogANSI is accepted for compatibility (LOGGING_ANSI_ENABLED); slog writes no colors.
 	LogANSI bool
 	// LogFilter is a tracing filter directive such as "info" or "info,agent=debug"
-	// (TRACING_FILTER_DIRECTIVE); its most verbose level applies.
+	// (TRACING_FILTER_DIRECTIVE); its most verbose level applies, and what maps to no level is
+	// ignored with a warning (logging.ParseFilter).
 	LogFilter string
+	// Warnings are the environment values DefaultOptions ignored instead of failing, as upstream;
+	// Logger logs them.
+	Warnings []logging.Warning
 }
 
 // Logging returns the logging options of o, for logging.New.
 func (o *Options) Logging() logging.Options {
 	return logging.Options{Format: o.LogFormat, Filter: o.LogFilter, ANSI: o.LogANSI}
+}
+
+// Logger returns the agent's logger, writing to w, after logging on it every warning: those of
+// the logging filter and o.Warnings. The options must be valid.
+func (o *Options) Logger(w io.Writer) (logr.Logger, error) {
+	return logging.New(w, o.Logging(), o.Warnings...)
 }
 
 // DefaultOptions returns the defaults, taking the upstream environment variables from getenv.
@@ -105,9 +118,7 @@ func DefaultOptions(getenv func(string) string) (Options, error) {
 		o.ServicePort = p
 	}
 	if v := getenv(EnvExcludeLBWait); v != "" {
-		n, err := strconv.ParseUint(v, 10, 32)
-		errs = append(errs, envErr(EnvExcludeLBWait, v, err))
-		o.ExcludeFromLBWait = time.Duration(n) * time.Second
+		o.ExcludeFromLBWait, o.Warnings = lbWait(v, o.Warnings)
 	}
 	if v := getenv(EnvLogANSI); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -121,6 +132,17 @@ func DefaultOptions(getenv func(string) string) (Options, error) {
 		o.LogFilter = v
 	}
 	return o, errors.Join(errs...)
+}
+
+// lbWait parses EXCLUDE_FROM_LB_WAIT_TIME_IN_SEC, whole seconds. As upstream, a value that is
+// not one turns the exclusion off instead of stopping the agent; it is added to warnings.
+func lbWait(v string, warnings []logging.Warning) (time.Duration, []logging.Warning) {
+	n, err := strconv.ParseUint(strings.TrimPrefix(v, "+"), 10, 32)
+	if err != nil {
+		return 0, append(warnings, logging.Warning{Setting: EnvExcludeLBWait, Value: v, Ignored: v,
+			Reason: "not a whole number of seconds (0 to 4294967295): load-balancer exclusion is off"})
+	}
+	return time.Duration(n) * time.Second, warnings
 }
 
 func envErr(name, value string, err error) error {
@@ -155,7 +177,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.Resync, "resync", o.Resync, "period of passes when nothing changes")
 	fs.DurationVar(&o.RebootTimeout, "reboot-timeout", o.RebootTimeout, "how long the host may take to go down after a reboot request")
 	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat, "log format: full, compact, pretty or json (env "+EnvLogFormat+")")
-	fs.StringVar(&o.LogFilter, "log-level", o.LogFilter, "log filter directive, e.g. info or info,agent=debug; its most verbose level applies (env "+EnvTracingFilter+")")
+	fs.StringVar(&o.LogFilter, "log-level", o.LogFilter, "log filter directive, e.g. info or info,agent=debug; its most verbose level applies, what maps to no level is ignored with a warning (env "+EnvTracingFilter+")")
 }
 
 // URL returns the API server URL: ServerURL, or the one built from the Service name, the

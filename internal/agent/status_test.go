@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -111,15 +113,54 @@ func TestOptions(t *testing.T) {
 			t.Errorf("Validate() = %v, want it to mention %s", err, want)
 		}
 	}
-	bad = o
-	bad.LogFilter = "loud"
-	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), EnvTracingFilter) {
-		t.Errorf("Validate() of filter %q = %v, want it to mention %s", bad.LogFilter, err, EnvTracingFilter)
+	lenient := o
+	lenient.LogFilter = "garbage!!"
+	if err := lenient.Validate(); err != nil {
+		t.Errorf("Validate() of filter %q = %v, want it ignored with a warning, as upstream", lenient.LogFilter, err)
 	}
 	if lo := o.Logging(); lo.Format != "json" || lo.Filter != "info" {
 		t.Errorf("Logging() = %+v, want json at info", lo)
 	}
 	if _, err := DefaultOptions(func(k string) string { return map[string]string{EnvServicePort: "https"}[k] }); err == nil {
 		t.Error("DefaultOptions accepted a non-numeric port")
+	}
+}
+
+// TestOptionsBadLBWaitTurnsTheExclusionOff checks that a value of EXCLUDE_FROM_LB_WAIT_TIME_IN_SEC
+// upstream cannot parse turns the feature off with a warning at start-up, as upstream, instead of
+// stopping the agent.
+func TestOptionsBadLBWaitTurnsTheExclusionOff(t *testing.T) {
+	for _, v := range []string{"abc", "-5", "1.5", "30s", " 30", "99999999999"} {
+		t.Run(v, func(t *testing.T) {
+			env := map[string]string{EnvNodeName: "node-a", EnvServicePort: "443", EnvExcludeLBWait: v, EnvLogFormat: "json"}
+			o, err := DefaultOptions(func(k string) string { return env[k] })
+			if err != nil {
+				t.Fatalf("DefaultOptions: %v", err)
+			}
+			o.Namespace = "brupop"
+			if err := o.Validate(); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			if o.ExcludeFromLBWait != 0 {
+				t.Errorf("ExcludeFromLBWait = %s, want 0 (off)", o.ExcludeFromLBWait)
+			}
+			var buf bytes.Buffer
+			if _, err := o.Logger(&buf); err != nil {
+				t.Fatal(err)
+			}
+			var line map[string]any
+			if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+				t.Fatalf("want one JSON warning line, got %q: %v", buf.String(), err)
+			}
+			if line["level"] != "WARN" || line["setting"] != EnvExcludeLBWait || line["value"] != v || !strings.Contains(line["reason"].(string), "off") {
+				t.Errorf("warning = %v", line)
+			}
+		})
+	}
+	for v, want := range map[string]time.Duration{"0": 0, "+30": 30 * time.Second, "4294967295": 4294967295 * time.Second} {
+		o, err := DefaultOptions(func(k string) string { return map[string]string{EnvExcludeLBWait: v}[k] })
+		if err != nil || o.ExcludeFromLBWait != want || len(o.Warnings) != 0 {
+			t.Errorf("%s: wait %s, warnings %v, err %v; want %s", v, o.ExcludeFromLBWait, o.Warnings, err, want)
+		}
 	}
 }

@@ -54,7 +54,7 @@ func ParseCommandLine(args []string, getenv func(string) string, namespace strin
 	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", s.ShutdownTimeout, "longest wait for running requests on SIGTERM")
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig file; empty means the in-cluster configuration")
 	fs.StringVar(&c.Logging.Format, "log-format", c.Logging.Format, "full, compact, pretty or json (env LOGGING_FORMATTER)")
-	fs.StringVar(&c.Logging.Filter, "log-level", c.Logging.Filter, "error, warn, info, debug or trace (env TRACING_FILTER_DIRECTIVE)")
+	fs.StringVar(&c.Logging.Filter, "log-level", c.Logging.Filter, "tracing filter such as info or info,apiserver=debug; its most verbose level applies, what maps to no level is ignored with a warning (env TRACING_FILTER_DIRECTIVE)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

@@ -82,7 +82,6 @@ func TestParseOptionsRejectsBadValues(t *testing.T) {
 		{name: "one legacy window bound", env: with(valid, "UPDATE_WINDOW_START", "10:00:00"), want: "UPDATE_WINDOW_STOP"},
 		{name: "bad formatter", env: with(valid, "LOGGING_FORMATTER", "xml"), want: "log format \"xml\": set LOGGING_FORMATTER"},
 		{name: "bad ansi", env: with(valid, "LOGGING_ANSI_ENABLED", "yes please"), want: "LOGGING_ANSI_ENABLED"},
-		{name: "bad level", env: with(valid, "TRACING_FILTER_DIRECTIVE", "loud"), want: "TRACING_FILTER_DIRECTIVE"},
 		{name: "bad time zone", env: valid, args: []string{"--time-zone=Mars/Olympus"}, want: "IANA"},
 		{name: "unknown flag", env: valid, args: []string{"--nope"}, want: "nope"},
 		{name: "empty lease name", env: valid, args: []string{"--leader-election-id="}, want: "leader-election-id"},
