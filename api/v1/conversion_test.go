@@ -107,9 +107,9 @@ func TestConversionRejectsUnknownStates(t *testing.T) {
 // metadata, spec version and timestamps, and a state that maps to the same v1 state.
 func FuzzConversion(f *testing.F) {
 	for i, st := range v2.States {
-		f.Add(string(st), string(v2.States[(i+1)%len(v2.States)]), "1.21.0", int32(i), "app")
+		f.Add(string(st), string(v2.States[(i+1)%len(v2.States)]), "1.21.0", uint32(i), "app")
 	}
-	f.Fuzz(func(t *testing.T, spec, status, version string, crash int32, label string) {
+	f.Fuzz(func(t *testing.T, spec, status, version string, crash uint32, label string) {
 		src := &v2.BottlerocketShadow{
 			ObjectMeta: metav1.ObjectMeta{Name: "brs-x", Labels: map[string]string{"l": label}},
 			Spec:       v2.BottlerocketShadowSpec{State: v2.State(spec), Version: &version},

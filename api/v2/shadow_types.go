@@ -59,10 +59,12 @@ type BottlerocketShadowStatus struct {
 	TargetVersion string `json:"target_version"`
 	// CurrentState is the state the agent has reached.
 	CurrentState State `json:"current_state"`
-	// CrashCount is the number of consecutive failed update attempts.
+	// CrashCount is the number of consecutive failed update attempts: upstream's u32, so any
+	// 0 to 4294967295.
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=4294967295
 	// +kubebuilder:validation:Format=uint32
-	CrashCount int32 `json:"crash_count"`
+	CrashCount uint32 `json:"crash_count"`
 	// StateTransitionFailureTimestamp is when the last failure happened.
 	// +nullable
 	// +optional

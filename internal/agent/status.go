@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"math"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -53,7 +54,10 @@ func FailedStatus(prev *v2.BottlerocketShadowStatus, f *Failure, current, target
 		FailureReason:                   f.Error(),
 	}
 	if prev != nil {
-		s.CrashCount = prev.CrashCount + 1
+		s.CrashCount = prev.CrashCount
+		if s.CrashCount < math.MaxUint32 {
+			s.CrashCount++ // saturated, not wrapped to 0: upstream's u32 ends there
+		}
 		s.Conditions = prev.Conditions
 	} else {
 		s.CrashCount = 1

@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,14 @@ func TestReachedStatus(t *testing.T) {
 				t.Errorf("ReachedStatus() mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestFailedStatusSaturatesTheCrashCount(t *testing.T) {
+	prev := &v2.BottlerocketShadowStatus{CurrentState: v2.StateStagedAndPerformedUpdate, CrashCount: math.MaxUint32}
+	got := FailedStatus(prev, &Failure{Reason: statemachine.ReasonAgentError, Message: "x"}, oldV, newV, time.Now())
+	if got.CrashCount != math.MaxUint32 {
+		t.Errorf("crash_count after upstream's largest = %d, want it to stay %d, not wrap", got.CrashCount, uint32(math.MaxUint32))
 	}
 }
 

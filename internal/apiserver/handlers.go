@@ -155,9 +155,6 @@ func validateStatus(s *v2.BottlerocketShadowStatus) error {
 	if !known {
 		errs = append(errs, fmt.Errorf("current_state %q is not one of %v", s.CurrentState, v2.States))
 	}
-	if s.CrashCount < 0 {
-		errs = append(errs, fmt.Errorf("crash_count %d is negative", s.CrashCount))
-	}
 	return errors.Join(errs...)
 }
 

@@ -147,7 +147,7 @@ func upToDate() nodeOpt {
 }
 
 // failed records count agent failures, the last at t0+at for reason.
-func failed(count int32, at time.Duration, reason string) nodeOpt {
+func failed(count uint32, at time.Duration, reason string) nodeOpt {
 	return func(_ *corev1.Node, s *v2.BottlerocketShadow) {
 		s.Status.CrashCount, s.Status.StateTransitionFailureTimestamp, s.Status.FailureReason = count, mt(t0.Add(at)), reason
 	}

@@ -206,11 +206,12 @@ func targetVersion(s *v2.BottlerocketShadow, cfg statemachine.Config) string {
 	return cfg.Target(s.Status)
 }
 
-// crashes returns the node's consecutive failures: the agent's and the controller's.
-func crashes(s *v2.BottlerocketShadow) int32 {
-	n := statemachine.RecordFromAnnotations(s.Annotations).Count
+// crashes returns the node's consecutive failures: the agent's and the controller's, summed in
+// an int64, where no uint32 plus int32 overflows.
+func crashes(s *v2.BottlerocketShadow) int64 {
+	n := int64(statemachine.RecordFromAnnotations(s.Annotations).Count)
 	if s.Status != nil {
-		n += s.Status.CrashCount
+		n += int64(s.Status.CrashCount)
 	}
 	return n
 }

@@ -48,7 +48,7 @@ type NodeRow struct {
 	// Since is when the controller set the target state; zero when it never did.
 	Since time.Time `json:"since,omitzero"`
 	// CrashCount counts the node's consecutive failures (the agent's and the controller's).
-	CrashCount int32 `json:"crashCount"`
+	CrashCount int64 `json:"crashCount"`
 	Phase      Phase `json:"phase"`
 	// Reason is the wait reason of a waiting node (rollout.WaitReason), or the outcome of the
 	// controller's decision (statemachine.Outcome).

@@ -15,7 +15,7 @@ type candidate struct {
 	shadow, node, version string
 	member                *Member
 	decision              statemachine.Decision
-	crashes               int32
+	crashes               int64
 	own                   bool
 }
 
@@ -239,9 +239,9 @@ func (p *pass) addWake(t time.Time) {
 
 // failureCount is a node's failure count for upstream's order: the agent's crash_count plus the
 // failures the controller detected itself (statemachine.Record), such as failed monitoring,
-// which the agent does not count.
-func failureCount(s *v2.BottlerocketShadow) int32 {
-	return s.Status.CrashCount + statemachine.RecordFromAnnotations(s.Annotations).Count
+// which the agent does not count. The sum is an int64: no uint32 plus int32 overflows it.
+func failureCount(s *v2.BottlerocketShadow) int64 {
+	return int64(s.Status.CrashCount) + int64(statemachine.RecordFromAnnotations(s.Annotations).Count)
 }
 
 // nodeName returns the node of a shadow name (the name itself if it is not brs-<node>).

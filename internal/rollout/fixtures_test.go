@@ -55,7 +55,7 @@ func inState(spec v2.State, at time.Duration, status v2.State) memberOpt {
 	}
 }
 
-func crashes(n int32, at time.Duration, reason string) memberOpt {
+func crashes(n uint32, at time.Duration, reason string) memberOpt {
 	return func(m *Member) {
 		m.Shadow.Status.CrashCount = n
 		m.Shadow.Status.StateTransitionFailureTimestamp = mt(t0.Add(at))

@@ -36,7 +36,7 @@ type NodeRow struct {
 	// the controller set Desired (spec.state_transition_timestamp, to the second).
 	Since, DesiredSince time.Time
 
-	CrashCount int32
+	CrashCount uint32
 	// Reason is why the node is not plainly progressing: cordoned, rebooting, a failure.
 	Reason                  string
 	Ready, Unschedulable    bool

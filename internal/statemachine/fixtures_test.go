@@ -50,7 +50,7 @@ func reported(state v2.State, current, target string) opt {
 }
 
 // crashed sets the crash count, failure time (t0+at) and failure reason of the status.
-func crashed(count int32, at time.Duration, reason string) opt {
+func crashed(count uint32, at time.Duration, reason string) opt {
 	return func(b *v2.BottlerocketShadow) {
 		b.Status.CrashCount = count
 		b.Status.StateTransitionFailureTimestamp = ts(t0.Add(at))

@@ -2,6 +2,7 @@ package statemachine
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
@@ -28,7 +29,10 @@ func (in *input) reset() v2.BottlerocketShadowSpec {
 
 // fail resets the spec and records a failure the controller detected itself.
 func (in *input) fail(reason, msg string) Decision {
-	rec := Record{Count: in.record.Count + 1, At: in.now, Reason: reason}
+	rec := Record{Count: in.record.Count, At: in.now, Reason: reason}
+	if rec.Count < math.MaxInt32 {
+		rec.Count++ // saturated: a hand-edited count must not wrap to a negative one
+	}
 	f := &Failure{Reason: reason, Message: msg, Class: Classify(reason), Version: in.version(), State: in.brs.Spec.State, At: in.now}
 	return Decision{Spec: in.reset(), Outcome: OutcomeFailed, Failure: f, Record: &rec,
 		Message: "Failed: " + FormatFailureReason(reason, msg)}
@@ -57,8 +61,9 @@ func (in *input) versionMismatch() (Decision, bool) {
 	return in.fail(ReasonVersionMismatch, fmt.Sprintf("the node runs %s after its reboot into %s", in.status.CurrentVersion, *v)), true
 }
 
-// backoffInputs combines the agent's crash count and failure time with the controller's Record.
-func (in *input) backoffInputs() (int32, time.Time) {
+// backoffInputs combines the agent's crash count and failure time with the controller's Record,
+// adding the counts in an int64, where no uint32 plus int32 overflows.
+func (in *input) backoffInputs() (int64, time.Time) {
 	var last time.Time
 	if t := in.status.StateTransitionFailureTimestamp; t != nil {
 		last = t.Time
@@ -66,7 +71,7 @@ func (in *input) backoffInputs() (int32, time.Time) {
 	if in.record.At.After(last) {
 		last = in.record.At
 	}
-	return in.status.CrashCount + in.record.Count, last
+	return int64(in.status.CrashCount) + int64(in.record.Count), last
 }
 
 // releaseFailureOfAnotherVersion reports whether the node's last failure pointed at the release

@@ -1,6 +1,7 @@
 package statemachine
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -73,6 +74,18 @@ func TestNext(t *testing.T) {
 		{name: "idle with update, 24h cap: start",
 			brs: shadow(desired(idle, 0, vNew), reported(idle, vOld, vNew), crashed(30, 0, "")), node: healthy, now: 1441 * minute,
 			want: Decision{Spec: specOf(staged, 1441*minute, vNew), Changed: true, Start: true, Outcome: OutcomeStart}},
+		{name: "upstream's largest crash_count plus the largest record: capped at a day, no overflow",
+			brs:  shadow(desired(idle, 0, vNew), reported(idle, vOld, vNew), crashed(math.MaxUint32, 0, ""), withRecord(Record{Count: math.MaxInt32, At: t0, Reason: ReasonStateTimeout})),
+			node: healthy, now: 1440 * minute,
+			want: Decision{Spec: specOf(idle, 0, vNew), Outcome: OutcomeBackoff, Wake: t0.Add(1441 * minute)}},
+		{name: "upstream's largest crash_count plus the largest record, a day and a minute later: start",
+			brs:  shadow(desired(idle, 0, vNew), reported(idle, vOld, vNew), crashed(math.MaxUint32, 0, ""), withRecord(Record{Count: math.MaxInt32, At: t0, Reason: ReasonStateTimeout})),
+			node: healthy, now: 1441 * minute,
+			want: Decision{Spec: specOf(staged, 1441*minute, vNew), Changed: true, Start: true, Outcome: OutcomeStart}},
+		{name: "the largest record stays the largest on another failure",
+			brs: shadow(desired(staged, 0, vNew), reported(idle, vOld, vNew), withRecord(Record{Count: math.MaxInt32, At: t0.Add(-time.Hour)})), node: healthy, now: 721 * time.Second,
+			want: Decision{Spec: specOf(idle, 721*time.Second, vNew), Changed: true, Outcome: OutcomeTimedOut, Record: &Record{Count: math.MaxInt32, At: t0.Add(721 * time.Second), Reason: ReasonStateTimeout},
+				Failure: &Failure{Reason: ReasonStateTimeout, Class: ClassOperational, Version: vNew, State: staged, At: t0.Add(721 * time.Second)}}},
 		{name: "controller record adds to the backoff",
 			brs: shadow(desired(idle, 0, vNew), reported(idle, vOld, vNew), withRecord(Record{Count: 2, At: t0, Reason: ReasonStateTimeout})), node: healthy, now: 4 * minute,
 			want: Decision{Spec: specOf(idle, 0, vNew), Outcome: OutcomeBackoff, Wake: t0.Add(5 * minute)}},
@@ -215,7 +228,7 @@ func TestRebootedDeadlineCountsFromTheEndOfTheDrain(t *testing.T) {
 func TestBackoffAllows(t *testing.T) {
 	cases := []struct {
 		name    string
-		crashes int32
+		crashes int64
 		gap     time.Duration
 		want    bool
 	}{
@@ -227,6 +240,12 @@ func TestBackoffAllows(t *testing.T) {
 		{"eleven crashes, a day is not more than a day", 11, 1440 * time.Minute, false},
 		{"eleven crashes, a day and a minute", 11, 1441 * time.Minute, true},
 		{"huge crash count is capped at a day", 1 << 30, 1441 * time.Minute, true},
+		{"upstream's largest crash_count, a day is not more than a day", math.MaxUint32, 1440 * time.Minute, false},
+		{"upstream's largest crash_count, a day and a minute", math.MaxUint32, 1441 * time.Minute, true},
+		{"crash_count plus record beyond any uint32, a day is not more than a day", math.MaxUint32 + math.MaxInt32, 1440 * time.Minute, false},
+		{"crash_count plus record beyond any uint32, a day and a minute", math.MaxUint32 + math.MaxInt32, 1441 * time.Minute, true},
+		{"largest int64 is capped at a day", math.MaxInt64, 1441 * time.Minute, true},
+		{"a negative count waits as none: 1 minute is not more than 1", -5, time.Minute, false},
 		{"failure in the future waits", 0, -time.Hour, false},
 	}
 	for _, tc := range cases {
