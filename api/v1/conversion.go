@@ -8,14 +8,18 @@ import (
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 )
 
-// The state mappings are upstream's (docs/upstream.md, "v1 and v2 state mapping"). Two are lossy:
+// The state mappings are upstream's (docs/upstream.md, "v1 and v2 state mapping"):
 //   - v1 StagedUpdate and PerformedUpdate both become v2 StagedAndPerformedUpdate, which comes back
 //     as StagedUpdate;
-//   - v2 ErrorReset has no v1 spelling and becomes MonitoringUpdate, which comes back as
-//     MonitoringUpdate; v2's crash_count, failure timestamp, failure reason and conditions have no
-//     v1 field and are dropped (v1 -> v2 sets crash_count 0).
+//   - v2 ErrorReset has no v1 spelling and becomes MonitoringUpdate; v2's crash_count, failure
+//     timestamp, failure reason and conditions have no v1 field (a v1 shadow without them
+//     becomes crash_count 0, as upstream).
 //
-// Unlike upstream, conversion keeps the whole ObjectMeta, labels and annotations included.
+// Unlike upstream, conversion keeps the whole ObjectMeta, labels and annotations included, and
+// v2 -> v1 -> v2 loses nothing: what v1 cannot hold travels in the V2FieldsAnnotation of the v1
+// form, and comes back from it. Without that, a v1 client's update would reset the stored
+// status (kube-apiserver keeps the status of the old object in the request's version, v1) and
+// with it the crash_count the backoff depends on.
 
 // StateToV2 maps a v1 state to its v2 state.
 func StateToV2(s State) (v2.State, error) {
@@ -76,6 +80,7 @@ func (src *BottlerocketShadow) ConvertTo(hub runtimeHub) error {
 			CurrentState:   cur,
 		}
 	}
+	restoreV2Fields(dst)
 	return nil
 }
 
@@ -109,6 +114,7 @@ func (src *BottlerocketShadow) ConvertFrom(hub runtimeHub) error {
 			CurrentState:   cur,
 		}
 	}
+	keepV2Fields(dst, hubObj)
 	return nil
 }
 

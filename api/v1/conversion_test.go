@@ -2,6 +2,7 @@ package v1
 
 import (
 	"encoding/json"
+	"math"
 	"testing"
 	"time"
 
@@ -59,8 +60,8 @@ func TestRoundTripV1(t *testing.T) {
 	}
 }
 
-// TestRoundTripV2 converts every v2 state to v1 and back. ErrorReset is lossy: v1 has no such
-// state, so it comes back as MonitoringUpdate, and the crash fields v1 cannot hold are dropped.
+// TestRoundTripV2 converts every v2 state to v1 and back: nothing is lost, though v1 has no
+// ErrorReset and no crash fields, as V2FieldsAnnotation carries them through the v1 form.
 func TestRoundTripV2(t *testing.T) {
 	failed := metav1.NewTime(time.Date(2026, 11, 5, 18, 0, 0, 0, time.UTC))
 	for _, st := range v2.States {
@@ -70,24 +71,65 @@ func TestRoundTripV2(t *testing.T) {
 				t.Fatal(err)
 			}
 			src.Spec.State, src.Status.CurrentState = st, st
-			src.Status.CrashCount, src.Status.StateTransitionFailureTimestamp = 3, &failed
+			src.Status.CrashCount, src.Status.StateTransitionFailureTimestamp = math.MaxUint32, &failed
+			src.Status.FailureReason = "DrainTimeout: 1 pod left"
+			src.Status.Conditions = []metav1.Condition{{Type: "Draining", Status: metav1.ConditionTrue, Reason: "Evicting", LastTransitionTime: failed}}
 			var mid BottlerocketShadow
 			if err := mid.ConvertFrom(&src); err != nil {
 				t.Fatal(err)
+			}
+			if mid.Annotations[V2FieldsAnnotation] == "" || mid.Annotations["note"] != "kept" {
+				t.Errorf("v1 form annotations = %v, want note and %s", mid.Annotations, V2FieldsAnnotation)
 			}
 			var back v2.BottlerocketShadow
 			if err := mid.ConvertTo(&back); err != nil {
 				t.Fatal(err)
 			}
-			want := src.DeepCopy()
-			want.Status.CrashCount, want.Status.StateTransitionFailureTimestamp = 0, nil
-			if st == v2.StateErrorReset {
-				want.Spec.State, want.Status.CurrentState = v2.StateMonitoringUpdate, v2.StateMonitoringUpdate
-			}
-			if d := cmp.Diff(want, &back); d != "" {
+			if d := cmp.Diff(src.DeepCopy(), &back); d != "" {
 				t.Errorf("round trip (-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+// TestV2FieldsAnnotation checks when the annotation is written, that it is never stored in v2,
+// and that a v1 writer's change of state wins over it.
+func TestV2FieldsAnnotation(t *testing.T) {
+	var plain v2.BottlerocketShadow
+	if err := v1Shadow(StateIdle, StateIdle).ConvertTo(&plain); err != nil {
+		t.Fatal(err)
+	}
+	var mid BottlerocketShadow
+	if err := mid.ConvertFrom(&plain); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := mid.Annotations[V2FieldsAnnotation]; ok {
+		t.Errorf("v1 form of a shadow v1 can express carries %s", V2FieldsAnnotation)
+	}
+
+	failed := plain.DeepCopy()
+	failed.Status.CurrentState, failed.Status.CrashCount = v2.StateErrorReset, 7
+	if err := mid.ConvertFrom(failed); err != nil {
+		t.Fatal(err)
+	}
+	mid.Status.CurrentState = StateIdle // a v1 writer reports Idle
+	var back v2.BottlerocketShadow
+	if err := mid.ConvertTo(&back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Status.CurrentState != v2.StateIdle || back.Status.CrashCount != 7 {
+		t.Errorf("after a v1 writer's Idle: status %+v, want Idle with crash_count 7", back.Status)
+	}
+	if _, ok := back.Annotations[V2FieldsAnnotation]; ok {
+		t.Errorf("v2 form carries %s", V2FieldsAnnotation)
+	}
+
+	mid.Annotations[V2FieldsAnnotation] = "{not json"
+	if err := mid.ConvertTo(&back); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := back.Annotations[V2FieldsAnnotation]; ok || back.Status.CrashCount != 0 {
+		t.Errorf("unreadable annotation: annotations %v, crash_count %d; want it dropped and crash_count 0", back.Annotations, back.Status.CrashCount)
 	}
 }
 

@@ -24,7 +24,10 @@ var States = []State{StateIdle, StateStagedUpdate, StatePerformedUpdate, StateRe
 type BottlerocketShadowSpec struct {
 	// State is the state the controller wants the node to reach.
 	State State `json:"state"`
-	// StateTransitionTimestamp is when the controller set this desired state.
+	// StateTransitionTimestamp is when the controller set this desired state. Any string, as
+	// upstream's CRD allows; Brupop writes RFC 3339 and reads a value it cannot parse as absent.
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=string
 	// +nullable
 	// +optional
 	StateTransitionTimestamp *metav1.Time `json:"state_transition_timestamp"`

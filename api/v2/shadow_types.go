@@ -37,7 +37,10 @@ const SemverPattern = `^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\
 type BottlerocketShadowSpec struct {
 	// State is the state the controller wants the node to reach.
 	State State `json:"state"`
-	// StateTransitionTimestamp is when the controller set this desired state.
+	// StateTransitionTimestamp is when the controller set this desired state. Any string, as
+	// upstream's CRD allows; Brupop writes RFC 3339 and reads a value it cannot parse as absent.
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=string
 	// +nullable
 	// +optional
 	StateTransitionTimestamp *metav1.Time `json:"state_transition_timestamp"`
@@ -65,7 +68,10 @@ type BottlerocketShadowStatus struct {
 	// +kubebuilder:validation:Maximum=4294967295
 	// +kubebuilder:validation:Format=uint32
 	CrashCount uint32 `json:"crash_count"`
-	// StateTransitionFailureTimestamp is when the last failure happened.
+	// StateTransitionFailureTimestamp is when the last failure happened. Any string, as
+	// upstream's CRD allows; Brupop writes RFC 3339 and reads a value it cannot parse as absent.
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=string
 	// +nullable
 	// +optional
 	StateTransitionFailureTimestamp *metav1.Time `json:"state_transition_failure_timestamp,omitempty"`

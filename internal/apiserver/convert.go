@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,7 +63,7 @@ func convertObject(raw []byte, desired string) ([]byte, error) {
 		if err := src.ConvertTo(&dst); err != nil {
 			return nil, fmt.Errorf("convert %s to %s: %w", v1GV, v2GV, err)
 		}
-		return json.Marshal(&dst)
+		return marshalKeepingTimestamp(raw, &dst)
 	case tm.APIVersion == v2GV && desired == v1GV:
 		var src v2.BottlerocketShadow
 		if err := json.Unmarshal(raw, &src); err != nil {
@@ -72,7 +73,39 @@ func convertObject(raw []byte, desired string) ([]byte, error) {
 		if err := dst.ConvertFrom(&src); err != nil {
 			return nil, fmt.Errorf("convert %s to %s: %w", v2GV, v1GV, err)
 		}
-		return json.Marshal(&dst)
+		return marshalKeepingTimestamp(raw, &dst)
 	}
 	return nil, fmt.Errorf("cannot convert %q to %q", tm.APIVersion, desired)
+}
+
+// marshalKeepingTimestamp marshals the converted object dst with the source's (src)
+// spec.state_transition_timestamp as it was written. The CRD takes any string there, as
+// upstream's (docs/install.md, "What differs from upstream's CRD"); the typed conversion reads
+// one it cannot parse as absent and writes a parsed one in its own spelling, and converting must
+// not change a value.
+func marshalKeepingTimestamp(src []byte, dst any) ([]byte, error) {
+	out, err := json.Marshal(dst)
+	if err != nil {
+		return nil, err
+	}
+	var in struct {
+		Spec struct {
+			Timestamp *string `json:"state_transition_timestamp"`
+		} `json:"spec"`
+	}
+	if json.Unmarshal(src, &in) != nil || in.Spec.Timestamp == nil {
+		return out, nil // null, absent: the typed conversion kept it
+	}
+	d := json.NewDecoder(bytes.NewReader(out))
+	d.UseNumber() // crash_count and the rest as written
+	var obj map[string]any
+	if err := d.Decode(&obj); err != nil {
+		return nil, err
+	}
+	spec, ok := obj["spec"].(map[string]any)
+	if !ok || spec["state_transition_timestamp"] == *in.Spec.Timestamp {
+		return out, nil
+	}
+	spec["state_transition_timestamp"] = *in.Spec.Timestamp
+	return json.Marshal(obj)
 }

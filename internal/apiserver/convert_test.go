@@ -8,6 +8,8 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	v1 "github.com/bottlerocket-os/brupop-go/api/v1"
 )
 
 func review(desired string, objects ...string) *apiextensionsv1.ConversionReview {
@@ -49,9 +51,34 @@ func TestConvertReview(t *testing.T) {
 			wantStatus: metav1.StatusSuccess,
 			wantObjects: []map[string]any{{
 				"apiVersion": "brupop.bottlerocket.aws/v1", "kind": "BottlerocketShadow",
+				"metadata": map[string]any{"name": "brs-a", "namespace": "ns", "uid": "u1", "labels": map[string]any{"l": "1"}, "annotations": map[string]any{
+					"a": "2", v1.V2FieldsAnnotation: `{"status":{"current_state":"ErrorReset","crash_count":3}}`}},
+				"spec":   map[string]any{"state": "Idle", "state_transition_timestamp": nil, "version": nil},
+				"status": map[string]any{"current_version": "1.2.2", "target_version": "1.2.3", "current_state": "MonitoringUpdate"},
+			}},
+		},
+		{
+			name: "v2 to v1 with upstream's largest crash_count and timestamps the CRD takes but no clock reads",
+			in: review("brupop.bottlerocket.aws/v1", `{"apiVersion":"brupop.bottlerocket.aws/v2","kind":"BottlerocketShadow",`+meta+
+				`,"spec":{"state":"Idle","state_transition_timestamp":"yesterday","version":"1.2.3"},"status":{"current_version":"1.2.2","target_version":"1.2.3","current_state":"ErrorReset","crash_count":4294967295,"state_transition_failure_timestamp":""}}`),
+			wantStatus: metav1.StatusSuccess,
+			wantObjects: []map[string]any{{
+				"apiVersion": "brupop.bottlerocket.aws/v1", "kind": "BottlerocketShadow",
+				"metadata": map[string]any{"name": "brs-a", "namespace": "ns", "uid": "u1", "labels": map[string]any{"l": "1"}, "annotations": map[string]any{
+					"a": "2", v1.V2FieldsAnnotation: `{"status":{"current_state":"ErrorReset","crash_count":4294967295}}`}},
+				"spec":   map[string]any{"state": "Idle", "state_transition_timestamp": "yesterday", "version": "1.2.3"},
+				"status": map[string]any{"current_version": "1.2.2", "target_version": "1.2.3", "current_state": "MonitoringUpdate"},
+			}},
+		},
+		{
+			name: "v1 to v2 keeps upstream's spelling of a timestamp",
+			in: review("brupop.bottlerocket.aws/v2", `{"apiVersion":"brupop.bottlerocket.aws/v1","kind":"BottlerocketShadow",`+meta+
+				`,"spec":{"state":"RebootedIntoUpdate","state_transition_timestamp":"2022-07-09T19:32:38.609610964+00:00","version":"1.8.0"}}`),
+			wantStatus: metav1.StatusSuccess,
+			wantObjects: []map[string]any{{
+				"apiVersion": "brupop.bottlerocket.aws/v2", "kind": "BottlerocketShadow",
 				"metadata": map[string]any{"name": "brs-a", "namespace": "ns", "uid": "u1", "labels": map[string]any{"l": "1"}, "annotations": map[string]any{"a": "2"}},
-				"spec":     map[string]any{"state": "Idle", "state_transition_timestamp": nil, "version": nil},
-				"status":   map[string]any{"current_version": "1.2.2", "target_version": "1.2.3", "current_state": "MonitoringUpdate"},
+				"spec":     map[string]any{"state": "RebootedIntoUpdate", "state_transition_timestamp": "2022-07-09T19:32:38.609610964+00:00", "version": "1.8.0"},
 			}},
 		},
 		{

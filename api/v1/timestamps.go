@@ -1,0 +1,32 @@
+package v1
+
+import (
+	"encoding/json"
+	"fmt"
+
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+
+	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+)
+
+// UnmarshalJSON decodes a spec, its state_transition_timestamp with v2.DecodeTimestamp: the CRD
+// takes any string there, as upstream's, and one that is not a time reads as absent.
+func (s *BottlerocketShadowSpec) UnmarshalJSON(b []byte) error {
+	type plain BottlerocketShadowSpec // without this method
+	in := struct {
+		*plain
+		StateTransitionTimestamp json.RawMessage `json:"state_transition_timestamp"`
+	}{plain: (*plain)(s)}
+	if err := utiljson.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	if in.StateTransitionTimestamp == nil {
+		return nil
+	}
+	t, err := v2.DecodeTimestamp(in.StateTransitionTimestamp)
+	if err != nil {
+		return fmt.Errorf("state_transition_timestamp: %w", err)
+	}
+	s.StateTransitionTimestamp = t
+	return nil
+}
