@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -71,6 +72,14 @@ func TestShadowWithUpstreamsLargestCrashCountRoundTripsThroughV1AndV2(t *testing
 	stored.Status = status.DeepCopy()
 	if err := c.Status().Update(ctx, &stored); err != nil {
 		t.Fatalf("status with crash_count %d: %v", uint32(maxCrashCount), err)
+	}
+
+	// Beyond upstream's u32 no component could read the shadow back: the CRD refuses it.
+	for _, bad := range []string{"4294967296", "-1"} {
+		patch := client.RawPatch(types.MergePatchType, []byte(`{"status":{"crash_count":`+bad+`}}`))
+		if err := c.Status().Patch(ctx, fromV2.DeepCopy(), patch); !apierrors.IsInvalid(err) {
+			t.Errorf("crash_count %s: patch = %v, want Invalid", bad, err)
+		}
 	}
 
 	for _, name := range []string{fromV2.Name, fromV1.Name} {
