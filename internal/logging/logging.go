@@ -96,11 +96,6 @@ type Warning struct {
 	Reason string
 }
 
-// String returns the warning as one sentence.
-func (w Warning) String() string {
-	return fmt.Sprintf("%s=%q: ignoring %q: %s", w.Setting, w.Value, w.Ignored, w.Reason)
-}
-
 // New returns a logger writing to w, and logs on it, at warn level whatever o's level, each
 // warning of o's filter and then each of warnings (those of the binary's other settings), one
 // line each.
