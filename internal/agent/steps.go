@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"time"
@@ -152,7 +151,7 @@ func (a *Agent) drainDeadline(brs *v2.BottlerocketShadow) time.Time {
 // deadline passes.
 func (a *Agent) drain(ctx context.Context, deadline time.Time) error {
 	a.log.Info("Cordoning and draining Node", "deadline", deadline)
-	failures := 0
+	backoff := a.backoff()
 	for {
 		err := a.cfg.Server.CordonAndDrain(ctx, deadline)
 		if err == nil {
@@ -176,12 +175,10 @@ func (a *Agent) drain(ctx context.Context, deadline time.Time) error {
 		// The server holds each request while it drains, so "in progress" is asked again
 		// soon; other failures (a replica going away, a failed drain) back off.
 		if inProgress {
-			failures = 0
-		} else {
-			failures++
+			backoff = a.backoff()
 		}
 		a.log.V(1).Info("Drain not finished", "reason", err.Error())
-		wait := hostapi.Backoff(failures, a.cfg.RetryBase, a.cfg.RetryMax, rand.Float64())
+		wait := backoff.Step()
 		if now.Before(deadline) {
 			wait = min(wait, deadline.Sub(now))
 		}
@@ -226,14 +223,15 @@ func (a *Agent) recover(ctx context.Context) error {
 // callServer calls the API server, retrying transport errors and 5xx answers with jittered
 // backoff.
 func (a *Agent) callServer(ctx context.Context, what string, call func(context.Context) error) error {
-	for attempt := 0; ; attempt++ {
+	backoff := a.backoff()
+	for attempt := 1; ; attempt++ {
 		err := call(ctx)
-		if err == nil || !retriable(err) || attempt+1 >= serverAttempts || ctx.Err() != nil {
+		if err == nil || !retriable(err) || attempt >= serverAttempts || ctx.Err() != nil {
 			return err
 		}
-		wait := hostapi.Backoff(attempt, a.cfg.RetryBase, a.cfg.RetryMax, rand.Float64())
-		a.log.V(1).Info("API server call failed; retrying", "call", what, "after", wait, "reason", err.Error())
-		if err := a.sleep(ctx, wait); err != nil {
+		pause := backoff.Step()
+		a.log.V(1).Info("API server call failed; retrying", "call", what, "after", pause, "reason", err.Error())
+		if err := a.sleep(ctx, pause); err != nil {
 			return err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -27,6 +28,8 @@ const (
 	DefaultRetryDelay   = 5 * time.Second
 	DefaultPollInterval = time.Second
 	DefaultConcurrency  = 5
+	// maxRetryDelay caps the backoff of evictions that fail for another reason than a PDB.
+	maxRetryDelay = time.Minute
 )
 
 // EventKind says what happened to a pod during a drain.
@@ -188,7 +191,7 @@ func skipDaemonSetPods(pod corev1.Pod) kdrain.PodDeleteStatus {
 func (d *Drainer) evict(ctx context.Context, node string, pod *corev1.Pod, left *podsLeft) error {
 	key := pod.Namespace + "/" + pod.Name
 	h := d.helper(ctx)
-	failures := 0
+	backoff := wait.Backoff{Duration: d.retryDelay(), Factor: 2, Jitter: 0.5, Steps: math.MaxInt32, Cap: maxRetryDelay}
 	for {
 		// Another API-server replica may have uncordoned the node (the agent's uncordon went
 		// there): stop evicting from a node that is schedulable again.
@@ -213,8 +216,7 @@ func (d *Drainer) evict(ctx context.Context, node string, pod *corev1.Pod, left 
 		default:
 			// Not a PDB answer: back off exponentially (with jitter, capped at a minute) so a
 			// struggling kube-apiserver is not hammered by every drain at once.
-			failures++
-			delay = wait.Jitter(min(d.retryDelay()<<min(failures-1, 6), time.Minute), 0.5)
+			delay = backoff.Step()
 			d.observe(Event{Kind: EventRetry, Node: node, Pod: key, PodsLeft: left.count(), Err: err})
 		}
 		if err := d.wait(ctx, delay); err != nil {
