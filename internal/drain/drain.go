@@ -151,7 +151,8 @@ func (d *Drainer) Round(ctx context.Context, node string, deadline time.Time) er
 	defer stopTimer()
 	rctx, stop := context.WithCancelCause(timed)
 	defer stop(nil)
-	pods, err := d.podsToEvict(rctx, node)
+	// Listed with ctx: a round begun just before the deadline still knows the pods it left.
+	pods, err := d.podsToEvict(ctx, node)
 	if err != nil {
 		return fmt.Errorf("drain: node %s: %w", node, err)
 	}

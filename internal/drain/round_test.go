@@ -191,3 +191,18 @@ func TestCordonOfAnAdministratorsCordon(t *testing.T) {
 		t.Errorf("node after Uncordon: unschedulable %v, annotations %v; want still cordoned, no cordon time", node.Spec.Unschedulable, node.Annotations)
 	}
 }
+
+// TestRoundBegunAtTheDeadlineIsTheVerdict: a round whose time is up before its pods are even
+// listed (here the list takes 100ms of a 20ms round) still answers the verdict naming them.
+func TestRoundBegunAtTheDeadlineIsTheVerdict(t *testing.T) {
+	cs := fakeCluster(t, true, []string{"db-0"}, "db-0")
+	cs.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		<-time.After(100 * time.Millisecond)
+		return false, nil, nil
+	})
+	err := fastDrainer(cs, time.Minute).Round(context.Background(), "n1", time.Now().Add(20*time.Millisecond))
+	var left *PodsLeftError
+	if !errors.As(err, &left) || !errors.Is(err, ErrDeadlineExceeded) || !slices.Equal(left.Pods, []string{"app/db-0"}) {
+		t.Errorf("Round = %v, want the verdict naming app/db-0", err)
+	}
+}
