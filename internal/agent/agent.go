@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"math"
 	"reflect"
 	"sync"
 	"time"
@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -206,11 +207,11 @@ func (a *Agent) setPass(spec *v2.BottlerocketShadowSpec, cancel context.CancelCa
 
 // loop runs passes on changes, after failures with backoff and on the jittered resync.
 func (a *Agent) loop(ctx context.Context) {
-	failures := 0
+	backoff := a.backoff()
 	for ctx.Err() == nil {
 		changed := a.changedCh()
 		err := a.pass(ctx)
-		wait := jitter(a.cfg.Resync, rand.Float64())
+		pause := wait.Jitter(a.cfg.Resync, 0.2)
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -218,19 +219,18 @@ func (a *Agent) loop(ctx context.Context) {
 			a.log.Info("Shadow spec changed; deciding again")
 			continue
 		case err != nil:
-			wait = hostapi.Backoff(failures, a.cfg.RetryBase, a.cfg.RetryMax, rand.Float64())
-			failures++
-			a.log.Error(err, "Pass failed; retrying", "after", wait)
+			pause = backoff.Step()
+			a.log.Error(err, "Pass failed; retrying", "after", pause)
 		default:
-			failures = 0
+			backoff = a.backoff()
 		}
 		if err == nil {
-			a.waitChange(ctx, changed, wait)
+			a.waitChange(ctx, changed, pause)
 		} else {
 			// A failed pass retries after its backoff, or sooner when the controller changes
 			// the shadow's spec (e.g. back to Idle); other changes do not end the backoff, so
 			// that a flapping watch cannot turn it into a busy loop.
-			a.waitSpecChange(ctx, a.lastSpec, wait)
+			a.waitSpecChange(ctx, a.lastSpec, pause)
 		}
 	}
 }
@@ -285,7 +285,8 @@ func (a *Agent) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// jitter spreads d over [0.9d, 1.1d) with r in [0, 1).
-func jitter(d time.Duration, r float64) time.Duration {
-	return d - d/10 + time.Duration(r*float64(d/5))
+// backoff is the retry policy after a failed pass or API-server call: attempt n waits between
+// half and all of min(RetryBase*2^n, RetryMax).
+func (a *Agent) backoff() wait.Backoff {
+	return wait.Backoff{Duration: a.cfg.RetryBase / 2, Factor: 2, Jitter: 1, Steps: math.MaxInt32, Cap: a.cfg.RetryMax / 2}
 }
