@@ -3,22 +3,14 @@ package agent
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"reflect"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
-	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
@@ -30,8 +22,8 @@ import (
 type Config struct {
 	// NodeName is the agent's node; Namespace holds its shadow.
 	NodeName, Namespace string
-	// Kube is the configuration of the read-only watches of the Node and the shadow.
-	Kube *rest.Config
+	// Watch is the agent's view of its Node and shadow, e.g. WatchCluster's; Run runs it.
+	Watch Watch
 	// Server is the client of the Brupop API server; the agent sets its NodeUID.
 	Server *agentapi.Client
 	// Host is the client of the host API.
@@ -75,7 +67,7 @@ func (c Config) withDefaults() Config {
 type Agent struct {
 	cfg   Config
 	log   logr.Logger
-	cache cache.Cache
+	cache Watch // cfg.Watch
 
 	mu         sync.Mutex
 	changed    chan struct{}              // closed and replaced when a watched object changes
@@ -100,35 +92,14 @@ func New(cfg Config) (*Agent, error) {
 	switch {
 	case cfg.NodeName == "" || cfg.Namespace == "":
 		return nil, errors.New("agent: node name and namespace are required")
-	case cfg.Kube == nil || cfg.Server == nil || cfg.Host == nil:
-		return nil, errors.New("agent: Kube, Server and Host are required")
+	case cfg.Watch == nil || cfg.Server == nil || cfg.Host == nil:
+		return nil, errors.New("agent: Watch, Server and Host are required")
 	}
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return nil, fmt.Errorf("agent: scheme: %w", err)
-	}
-	if err := v2.AddToScheme(scheme); err != nil {
-		return nil, fmt.Errorf("agent: scheme: %w", err)
-	}
-	byName := func(name string) fields.Selector { return fields.OneTermEqualSelector("metadata.name", name) }
-	c, err := cache.New(cfg.Kube, cache.Options{
-		Scheme: scheme,
-		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Node{}: {Field: byName(cfg.NodeName)},
-			&v2.BottlerocketShadow{}: {
-				Namespaces: map[string]cache.Config{cfg.Namespace: {}},
-				Field:      byName(v2.ShadowName(cfg.NodeName)),
-			},
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("agent: watch cache: %w", err)
-	}
-	return &Agent{cfg: cfg, cache: c, changed: make(chan struct{})}, nil
+	return &Agent{cfg: cfg, cache: cfg.Watch, changed: make(chan struct{})}, nil
 }
 
-// Run watches the node and its shadow and drives the updates until ctx ends; it returns nil
-// then, or an error when the watches cannot start.
+// Run runs the Watch and drives the updates until ctx ends; it returns nil then, or an error
+// when the Watch cannot start.
 func (a *Agent) Run(ctx context.Context) error {
 	a.log = a.cfg.Log
 	if a.log.GetSink() == nil {
@@ -139,48 +110,32 @@ func (a *Agent) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	if err := a.watch(ctx); err != nil {
-		return err
-	}
-	wg.Go(func() {
-		if err := a.cache.Start(ctx); err != nil {
-			a.log.Error(err, "Watch cache stopped")
-		}
-	})
-	if !a.cache.WaitForCacheSync(ctx) {
+	synced, stopped := make(chan struct{}), make(chan error, 1)
+	go func() { stopped <- a.cache.Run(ctx, a.notify, func() { close(synced) }) }()
+	select {
+	case <-synced:
+	case err := <-stopped:
 		if ctx.Err() != nil {
 			return nil
 		}
-		return errors.New("agent: watch cache did not sync")
+		if err == nil {
+			err = errors.New("agent: the watch ended before it synced")
+		}
+		return err
 	}
+	wg.Go(func() {
+		if err := <-stopped; err != nil {
+			a.log.Error(err, "Watch stopped")
+		}
+	})
 	a.log.Info("Started agent", "shadow", v2.ShadowName(a.cfg.NodeName))
 	a.loop(ctx)
 	return nil
 }
 
-// watch registers the handlers that start a pass on every change and cancel a pass whose spec
-// changed.
-func (a *Agent) watch(ctx context.Context) error {
-	h := toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { a.notify(nil) },
-		UpdateFunc: func(_, obj any) { a.notify(obj) },
-		DeleteFunc: func(any) { a.notify(nil) },
-	}
-	for _, obj := range []client.Object{&corev1.Node{}, &v2.BottlerocketShadow{}} {
-		inf, err := a.cache.GetInformer(ctx, obj)
-		if err != nil {
-			return fmt.Errorf("agent: informer for %T: %w", obj, err)
-		}
-		if _, err := inf.AddEventHandler(h); err != nil {
-			return fmt.Errorf("agent: watch %T: %w", obj, err)
-		}
-	}
-	return nil
-}
-
 // notify wakes whoever waits for a change and cancels the running pass if obj is the shadow
 // with a spec other than the one the pass acts on.
-func (a *Agent) notify(obj any) {
+func (a *Agent) notify(obj client.Object) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	close(a.changed)

@@ -116,8 +116,12 @@ func (e *agentEnv) startAgent(t *testing.T) (kill func()) {
 			e.onLog(args)
 		}, funcr.Options{LogTimestamp: true})
 	}
+	watch, err := agent.WatchCluster(cluster.Config, e.node.Name, e.ns)
+	if err != nil {
+		t.Fatal(err)
+	}
 	a, err := agent.New(agent.Config{
-		NodeName: e.node.Name, Namespace: e.ns, Kube: cluster.Config,
+		NodeName: e.node.Name, Namespace: e.ns, Watch: watch,
 		Server:            &agentapi.Client{BaseURL: e.ts.URL, NodeName: e.node.Name, TokenPath: e.tokenPath, CAPath: e.caPath},
 		Host:              newHostClient(e.host.SocketPath()),
 		ExcludeFromLBWait: e.lbWait, DrainTimeout: time.Minute, RefreshInterval: 500 * time.Millisecond, Resync: time.Second,
