@@ -57,6 +57,12 @@ type Options struct {
 	// Clock is the time source of the decisions; nil means the real clock. Only tests and the
 	// simulation set it (no flag does).
 	Clock clock.PassiveClock
+	// CRDPollInterval is how often, with jitter, the controller asks whether the API server
+	// serves FleetPolicies while it does not; zero means DefaultCRDPollInterval. No flag sets it.
+	CRDPollInterval time.Duration
+	// Log is the manager's logger; the zero value means controller-runtime's (ctrl.SetLogger).
+	// No flag sets it.
+	Log logr.Logger
 }
 
 // ParseOptions reads the flags in args (without the program name) with the environment, read
