@@ -31,6 +31,7 @@ import (
 
 	brupopv2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/controller"
+	"github.com/bottlerocket-os/brupop-go/internal/controlplane"
 	"github.com/bottlerocket-os/brupop-go/internal/fixture"
 	"github.com/bottlerocket-os/brupop-go/internal/metrics"
 	"github.com/bottlerocket-os/brupop-go/internal/rollout"
@@ -65,6 +66,13 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // ServiceAccount in ns, and returns a configuration authenticated as that ServiceAccount only.
 func controllerIdentity(t *testing.T, c client.Client, ns string, counter *requestCounter) *rest.Config {
 	t.Helper()
+	return controllerIdentityOn(t, cluster, c, ns, counter)
+}
+
+// controllerIdentityOn is controllerIdentity on the control plane cp, of which c is an
+// administrator's client.
+func controllerIdentityOn(t *testing.T, cp *controlplane.ControlPlane, c client.Client, ns string, counter *requestCounter) *rest.Config {
+	t.Helper()
 	ctx := context.Background()
 	raw, err := os.ReadFile(filepath.Join("..", "..", "config", "rbac", "controller", "role.yaml"))
 	if err != nil {
@@ -89,12 +97,12 @@ func controllerIdentity(t *testing.T, c client.Client, ns string, counter *reque
 		}
 	}
 	t.Cleanup(func() { _ = c.Delete(context.Background(), binding) })
-	cs := kubernetes.NewForConfigOrDie(cluster.Config)
+	cs := kubernetes.NewForConfigOrDie(cp.Config)
 	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa.Name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := rest.AnonymousClientConfig(cluster.Config)
+	cfg := rest.AnonymousClientConfig(cp.Config)
 	cfg.BearerToken = tr.Status.Token
 	cfg.QPS, cfg.Burst = 200, 400
 	if counter != nil {
