@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -190,4 +192,60 @@ func TestControllerRunsWithoutTheFleetPolicyCRD(t *testing.T) {
 		t.Errorf("%d warnings that the CRD is missing and %d lines that it appeared, want 1 each", a, b)
 	}
 	t.Logf("the whole test took %s", time.Since(began).Round(time.Millisecond))
+}
+
+// TestControllerCacheScopes: the controller's cache holds the FleetPolicies of its namespace only
+// (scoped without naming their kind, so that the manager starts without their CRD) and the Pods
+// of every namespace, where the monitoring selector's pods run.
+func TestControllerCacheScopes(t *testing.T) {
+	t.Parallel()
+	c := adminClient(t)
+	ns, other := newNamespace(t, c), newNamespace(t, c)
+	label := map[string]string{"brupop-test": other}
+	for _, n := range []string{ns, other} {
+		fp := &brupopv2.FleetPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: n, Name: brupopv2.DefaultFleetPolicyName}}
+		if err := c.Create(context.Background(), fp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: other, Name: "monitored", Labels: label},
+		Spec: corev1.PodSpec{
+			Containers:      []corev1.Container{{Name: "c", Image: "registry.invalid/none"}},
+			SchedulingGates: []corev1.PodSchedulingGate{{Name: "brupop.bottlerocket.aws/test"}}, // never runs
+		},
+	}
+	if err := c.Create(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := controller.NewManager(cluster.Config, testOptions(ns, "1"), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+	eventually(t, 15*time.Second, func() error {
+		var pods corev1.PodList
+		if err := mgr.GetCache().List(ctx, &pods, client.MatchingLabels(label)); err != nil {
+			return err
+		}
+		if len(pods.Items) != 1 || pods.Items[0].Namespace != other {
+			return fmt.Errorf("cached pods %d, want the one in %s", len(pods.Items), other)
+		}
+		return nil
+	})
+	var fps brupopv2.FleetPolicyList
+	if err := mgr.GetCache().List(ctx, &fps); err != nil {
+		t.Fatal(err)
+	}
+	if len(fps.Items) != 1 || fps.Items[0].Namespace != ns {
+		t.Errorf("cached FleetPolicies %d, want only the one of %s", len(fps.Items), ns)
+	}
 }
