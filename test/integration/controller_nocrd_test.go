@@ -125,7 +125,7 @@ func TestControllerRunsWithoutTheFleetPolicyCRD(t *testing.T) {
 	}
 	o.CRDPollInterval = 200 * time.Millisecond
 	t.Cleanup(func() {
-		if t.Failed() || testing.Verbose() {
+		if t.Failed() {
 			t.Logf("controller log:\n%s", logs.String())
 		}
 	})
