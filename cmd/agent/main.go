@@ -44,10 +44,14 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	watch, err := agent.WatchCluster(kube, opts.NodeName, opts.Namespace)
+	if err != nil {
+		return err
+	}
 	a, err := agent.New(agent.Config{
 		NodeName:  opts.NodeName,
 		Namespace: opts.Namespace,
-		Kube:      kube,
+		Watch:     watch,
 		Server: &agentapi.Client{
 			BaseURL: opts.URL(), NodeName: opts.NodeName, TokenPath: opts.TokenFile, CAPath: opts.CAFile,
 		},

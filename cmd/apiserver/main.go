@@ -7,18 +7,15 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"k8s.io/client-go/tools/clientcmd"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/apiserver"
+	"github.com/bottlerocket-os/brupop-go/internal/incluster"
 	"github.com/bottlerocket-os/brupop-go/internal/logging"
 )
-
-// namespaceFile holds the pod's namespace when it runs in a cluster.
-const namespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 // options are the command's flags; environment variables of upstream give the defaults.
 type options struct {
@@ -59,15 +56,6 @@ func run(args []string) error {
 
 // parse reads flags with environment fallbacks and validates the result.
 func parse(args []string) (options, error) {
-	c, err := apiserver.ParseCommandLine(args, os.Getenv, defaultNamespace())
+	c, err := apiserver.ParseCommandLine(args, os.Getenv, incluster.Namespace(incluster.NamespaceFile, v2.DefaultNamespace))
 	return options{server: c.Server, kubeconfig: c.Kubeconfig, logging: c.Logging}, err
-}
-
-func defaultNamespace() string {
-	if raw, err := os.ReadFile(namespaceFile); err == nil {
-		if ns := strings.TrimSpace(string(raw)); ns != "" {
-			return ns
-		}
-	}
-	return v2.DefaultNamespace
 }

@@ -3,21 +3,14 @@ package agent
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math/rand/v2"
+	"math"
 	"reflect"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
-	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/clock"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
@@ -29,8 +22,8 @@ import (
 type Config struct {
 	// NodeName is the agent's node; Namespace holds its shadow.
 	NodeName, Namespace string
-	// Kube is the configuration of the read-only watches of the Node and the shadow.
-	Kube *rest.Config
+	// Watch is the agent's view of its Node and shadow, e.g. WatchCluster's; Run runs it.
+	Watch Watch
 	// Server is the client of the Brupop API server; the agent sets its NodeUID.
 	Server *agentapi.Client
 	// Host is the client of the host API.
@@ -74,7 +67,7 @@ func (c Config) withDefaults() Config {
 type Agent struct {
 	cfg   Config
 	log   logr.Logger
-	cache cache.Cache
+	cache Watch // cfg.Watch
 
 	mu         sync.Mutex
 	changed    chan struct{}              // closed and replaced when a watched object changes
@@ -99,35 +92,14 @@ func New(cfg Config) (*Agent, error) {
 	switch {
 	case cfg.NodeName == "" || cfg.Namespace == "":
 		return nil, errors.New("agent: node name and namespace are required")
-	case cfg.Kube == nil || cfg.Server == nil || cfg.Host == nil:
-		return nil, errors.New("agent: Kube, Server and Host are required")
+	case cfg.Watch == nil || cfg.Server == nil || cfg.Host == nil:
+		return nil, errors.New("agent: Watch, Server and Host are required")
 	}
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return nil, fmt.Errorf("agent: scheme: %w", err)
-	}
-	if err := v2.AddToScheme(scheme); err != nil {
-		return nil, fmt.Errorf("agent: scheme: %w", err)
-	}
-	byName := func(name string) fields.Selector { return fields.OneTermEqualSelector("metadata.name", name) }
-	c, err := cache.New(cfg.Kube, cache.Options{
-		Scheme: scheme,
-		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Node{}: {Field: byName(cfg.NodeName)},
-			&v2.BottlerocketShadow{}: {
-				Namespaces: map[string]cache.Config{cfg.Namespace: {}},
-				Field:      byName(v2.ShadowName(cfg.NodeName)),
-			},
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("agent: watch cache: %w", err)
-	}
-	return &Agent{cfg: cfg, cache: c, changed: make(chan struct{})}, nil
+	return &Agent{cfg: cfg, cache: cfg.Watch, changed: make(chan struct{})}, nil
 }
 
-// Run watches the node and its shadow and drives the updates until ctx ends; it returns nil
-// then, or an error when the watches cannot start.
+// Run runs the Watch and drives the updates until ctx ends; it returns nil then, or an error
+// when the Watch cannot start.
 func (a *Agent) Run(ctx context.Context) error {
 	a.log = a.cfg.Log
 	if a.log.GetSink() == nil {
@@ -138,48 +110,32 @@ func (a *Agent) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	if err := a.watch(ctx); err != nil {
-		return err
-	}
-	wg.Go(func() {
-		if err := a.cache.Start(ctx); err != nil {
-			a.log.Error(err, "Watch cache stopped")
-		}
-	})
-	if !a.cache.WaitForCacheSync(ctx) {
+	synced, stopped := make(chan struct{}), make(chan error, 1)
+	go func() { stopped <- a.cache.Run(ctx, a.notify, func() { close(synced) }) }()
+	select {
+	case <-synced:
+	case err := <-stopped:
 		if ctx.Err() != nil {
 			return nil
 		}
-		return errors.New("agent: watch cache did not sync")
+		if err == nil {
+			err = errors.New("agent: the watch ended before it synced")
+		}
+		return err
 	}
+	wg.Go(func() {
+		if err := <-stopped; err != nil {
+			a.log.Error(err, "Watch stopped")
+		}
+	})
 	a.log.Info("Started agent", "shadow", v2.ShadowName(a.cfg.NodeName))
 	a.loop(ctx)
 	return nil
 }
 
-// watch registers the handlers that start a pass on every change and cancel a pass whose spec
-// changed.
-func (a *Agent) watch(ctx context.Context) error {
-	h := toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { a.notify(nil) },
-		UpdateFunc: func(_, obj any) { a.notify(obj) },
-		DeleteFunc: func(any) { a.notify(nil) },
-	}
-	for _, obj := range []client.Object{&corev1.Node{}, &v2.BottlerocketShadow{}} {
-		inf, err := a.cache.GetInformer(ctx, obj)
-		if err != nil {
-			return fmt.Errorf("agent: informer for %T: %w", obj, err)
-		}
-		if _, err := inf.AddEventHandler(h); err != nil {
-			return fmt.Errorf("agent: watch %T: %w", obj, err)
-		}
-	}
-	return nil
-}
-
 // notify wakes whoever waits for a change and cancels the running pass if obj is the shadow
 // with a spec other than the one the pass acts on.
-func (a *Agent) notify(obj any) {
+func (a *Agent) notify(obj client.Object) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	close(a.changed)
@@ -206,11 +162,11 @@ func (a *Agent) setPass(spec *v2.BottlerocketShadowSpec, cancel context.CancelCa
 
 // loop runs passes on changes, after failures with backoff and on the jittered resync.
 func (a *Agent) loop(ctx context.Context) {
-	failures := 0
+	backoff := a.backoff()
 	for ctx.Err() == nil {
 		changed := a.changedCh()
 		err := a.pass(ctx)
-		wait := jitter(a.cfg.Resync, rand.Float64())
+		pause := wait.Jitter(a.cfg.Resync, 0.2)
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -218,19 +174,18 @@ func (a *Agent) loop(ctx context.Context) {
 			a.log.Info("Shadow spec changed; deciding again")
 			continue
 		case err != nil:
-			wait = hostapi.Backoff(failures, a.cfg.RetryBase, a.cfg.RetryMax, rand.Float64())
-			failures++
-			a.log.Error(err, "Pass failed; retrying", "after", wait)
+			pause = backoff.Step()
+			a.log.Error(err, "Pass failed; retrying", "after", pause)
 		default:
-			failures = 0
+			backoff = a.backoff()
 		}
 		if err == nil {
-			a.waitChange(ctx, changed, wait)
+			a.waitChange(ctx, changed, pause)
 		} else {
 			// A failed pass retries after its backoff, or sooner when the controller changes
 			// the shadow's spec (e.g. back to Idle); other changes do not end the backoff, so
 			// that a flapping watch cannot turn it into a busy loop.
-			a.waitSpecChange(ctx, a.lastSpec, wait)
+			a.waitSpecChange(ctx, a.lastSpec, pause)
 		}
 	}
 }
@@ -285,7 +240,8 @@ func (a *Agent) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// jitter spreads d over [0.9d, 1.1d) with r in [0, 1).
-func jitter(d time.Duration, r float64) time.Duration {
-	return d - d/10 + time.Duration(r*float64(d/5))
+// backoff is the retry policy after a failed pass or API-server call: attempt n waits between
+// half and all of min(RetryBase*2^n, RetryMax).
+func (a *Agent) backoff() wait.Backoff {
+	return wait.Backoff{Duration: a.cfg.RetryBase / 2, Factor: 2, Jitter: 1, Steps: math.MaxInt32, Cap: a.cfg.RetryMax / 2}
 }

@@ -1,11 +1,11 @@
 // Package agent is the node agent of Brupop: it turns its own node's BottlerocketShadow spec into
 // host actions and reports what it reached in the shadow's status.
 //
-// One pass reads the world (the shadow and Node from a field-selected watch cache, the host's
-// running version and update status), asks Decide, a pure function, for the one next step, runs
-// that step with the host API (package hostapi) or the Brupop API server (package agentapi), and
-// repeats until Decide has nothing left to do; then it reports the status, computed by pure
-// functions, when it changed. Passes run when the shadow or the Node change, after a failed pass
+// One pass reads the world (the shadow and Node from its Watch, in a cluster WatchCluster's
+// field-selected watch cache; the host's running version and update status), asks Decide, a
+// pure function, for the one next step, runs that step with the host API (package hostapi) or
+// the Brupop API server (package agentapi), and repeats until Decide has nothing left to do;
+// then it reports the status, computed by pure functions, when it changed. Passes run when the shadow or the Node change, after a failed pass
 // with jittered backoff, and on a slow jittered resync.
 //
 // The agent keeps no state of its own: everything it decides comes from the shadow and the host,

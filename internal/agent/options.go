@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +15,7 @@ import (
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/agentapi"
 	"github.com/bottlerocket-os/brupop-go/internal/hostapi"
+	"github.com/bottlerocket-os/brupop-go/internal/incluster"
 	"github.com/bottlerocket-os/brupop-go/internal/logging"
 )
 
@@ -27,7 +27,6 @@ const (
 	EnvLogFormat      = logging.EnvFormatter
 	EnvLogANSI        = logging.EnvANSI
 	EnvTracingFilter  = logging.EnvFilter
-	namespaceFile     = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 	defaultDomain     = "cluster.local"
 	defaultCAFile     = agentapi.DefaultTLSDir + "/ca.crt"
 	defaultDrain      = 10 * time.Minute
@@ -154,10 +153,7 @@ func envErr(name, value string, err error) error {
 
 // defaultNamespace is the pod's namespace, or Brupop's default outside a pod.
 func defaultNamespace() string {
-	if b, err := os.ReadFile(namespaceFile); err == nil && strings.TrimSpace(string(b)) != "" {
-		return strings.TrimSpace(string(b))
-	}
-	return v2.DefaultNamespace
+	return incluster.Namespace(incluster.NamespaceFile, v2.DefaultNamespace)
 }
 
 // BindFlags registers a flag for every option, with o's values as defaults.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"time"
@@ -21,10 +20,6 @@ const serverAttempts = 6
 // pinRenderWait is how long the agent waits before refreshing a second time when the host did
 // not choose the version it pinned: the settings render can lag the commit by a second or two.
 const pinRenderWait = 2 * time.Second
-
-// drainVerdictGrace is how long past a drain's deadline the agent keeps asking a server that
-// still answers "in progress", to learn the server's verdict rather than report a bare timeout.
-const drainVerdictGrace = 10 * time.Second
 
 // run runs step for observation o of shadow brs.
 func (a *Agent) run(ctx context.Context, step Step, brs *v2.BottlerocketShadow, o Observation) error {
@@ -148,44 +143,40 @@ func (a *Agent) drainDeadline(brs *v2.BottlerocketShadow) time.Time {
 	return DrainDeadline(brs.Spec, a.cfg.Clock.Now(), a.cfg.ExcludeFromLBWait, timeout)
 }
 
-// drain cordons and drains the node through the API server until the drain finishes or its
-// deadline passes.
+// drain cordons and drains the node through the API server, which runs one bounded round of
+// evictions per request: it asks again until the node is drained or the deadline passed, and
+// then reports the server's verdict, naming the pods left, as a DrainTimeout failure. The
+// deadline is the earlier of the agent's and the one the server holds the drain to.
 func (a *Agent) drain(ctx context.Context, deadline time.Time) error {
 	a.log.Info("Cordoning and draining Node", "deadline", deadline)
-	failures := 0
+	backoff := a.backoff()
 	for {
-		err := a.cfg.Server.CordonAndDrain(ctx, deadline)
+		held, err := a.cfg.Server.CordonAndDrain(ctx, deadline)
 		if err == nil {
 			a.log.Info("Drained Node")
 			return nil
 		}
+		if !held.IsZero() && held.Before(deadline) {
+			a.log.Info("The API server holds the drain to an earlier deadline", "deadline", held)
+			deadline = held
+		}
 		now := a.cfg.Clock.Now()
-		inProgress := errors.Is(err, agentapi.ErrDrainInProgress)
 		switch {
 		case ctx.Err() != nil:
 			return context.Cause(ctx)
-		case inProgress && now.Before(deadline.Add(drainVerdictGrace)):
-			// The server ends its drain at the deadline and then answers with its verdict
-			// (which pods blocked it, or success just in time); an "in progress" answered
-			// around the deadline is asked again rather than reported.
 		case !now.Before(deadline):
 			return &Failure{Reason: statemachine.ReasonDrainTimeout, Message: fmt.Sprintf("the drain did not finish by %s: %v", deadline.UTC().Format(time.RFC3339), err)}
-		case !inProgress && !retriable(err):
+		case !retriable(err):
 			return err
 		}
-		// The server holds each request while it drains, so "in progress" is asked again
-		// soon; other failures (a replica going away, a failed drain) back off.
-		if inProgress {
-			failures = 0
-		} else {
-			failures++
+		// A round that ended with pods left is asked again soon; failures (a replica going
+		// away, kube-apiserver in trouble) back off further each time.
+		if errors.Is(err, agentapi.ErrNotDrained) {
+			backoff = a.backoff()
 		}
-		a.log.V(1).Info("Drain not finished", "reason", err.Error())
-		wait := hostapi.Backoff(failures, a.cfg.RetryBase, a.cfg.RetryMax, rand.Float64())
-		if now.Before(deadline) {
-			wait = min(wait, deadline.Sub(now))
-		}
-		if err := a.sleep(ctx, wait); err != nil {
+		pause := min(backoff.Step(), deadline.Sub(now))
+		a.log.V(1).Info("Node not drained yet; asking again", "after", pause, "reason", err.Error())
+		if err := a.sleep(ctx, pause); err != nil {
 			return err
 		}
 	}
@@ -226,14 +217,15 @@ func (a *Agent) recover(ctx context.Context) error {
 // callServer calls the API server, retrying transport errors and 5xx answers with jittered
 // backoff.
 func (a *Agent) callServer(ctx context.Context, what string, call func(context.Context) error) error {
-	for attempt := 0; ; attempt++ {
+	backoff := a.backoff()
+	for attempt := 1; ; attempt++ {
 		err := call(ctx)
-		if err == nil || !retriable(err) || attempt+1 >= serverAttempts || ctx.Err() != nil {
+		if err == nil || !retriable(err) || attempt >= serverAttempts || ctx.Err() != nil {
 			return err
 		}
-		wait := hostapi.Backoff(attempt, a.cfg.RetryBase, a.cfg.RetryMax, rand.Float64())
-		a.log.V(1).Info("API server call failed; retrying", "call", what, "after", wait, "reason", err.Error())
-		if err := a.sleep(ctx, wait); err != nil {
+		pause := backoff.Step()
+		a.log.V(1).Info("API server call failed; retrying", "call", what, "after", pause, "reason", err.Error())
+		if err := a.sleep(ctx, pause); err != nil {
 			return err
 		}
 	}

@@ -18,9 +18,9 @@ import (
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 )
 
-// ErrDrainInProgress is returned by CordonAndDrain when the server is still draining when the
-// request's time is up; calling again continues the same drain.
-var ErrDrainInProgress = errors.New("agentapi: drain still in progress")
+// ErrNotDrained is wrapped by the error of CordonAndDrain when the server answered 503: its drain
+// round ended, or stopped, with pods still on the node before the deadline. Ask again.
+var ErrNotDrained = errors.New("agentapi: node not drained yet")
 
 // StatusError is a non-2xx answer of the API server.
 type StatusError struct {
@@ -47,7 +47,8 @@ type Client struct {
 	CAPath string
 	// Timeout bounds one request; zero means 30 s. Drains use DrainRequestTimeout.
 	Timeout time.Duration
-	// DrainRequestTimeout bounds one cordon-and-drain request; zero means 6 minutes.
+	// DrainRequestTimeout bounds one cordon-and-drain request, which runs one drain round on the
+	// server (5 minutes at most by default); zero means 6 minutes.
 	DrainRequestTimeout time.Duration
 	// HTTPClient, when set, is used as is (tests); otherwise one is built from CAPath.
 	HTTPClient *http.Client
@@ -61,7 +62,7 @@ type Client struct {
 func (c *Client) CreateShadow(ctx context.Context) (*v2.BottlerocketShadow, error) {
 	body := CreateShadowRequest{NodeSelector: NodeSelector{NodeName: c.NodeName, NodeUID: c.NodeUID}}
 	var out v2.BottlerocketShadow
-	if err := c.do(ctx, http.MethodPost, PathShadow, body, &out, nil); err != nil {
+	if _, err := c.do(ctx, http.MethodPost, PathShadow, body, &out, nil); err != nil {
 		return nil, fmt.Errorf("create shadow: %w", err)
 	}
 	return &out, nil
@@ -69,29 +70,40 @@ func (c *Client) CreateShadow(ctx context.Context) (*v2.BottlerocketShadow, erro
 
 // UpdateStatus replaces the node's shadow status.
 func (c *Client) UpdateStatus(ctx context.Context, status *v2.BottlerocketShadowStatus) error {
-	if err := c.do(ctx, http.MethodPut, PathShadow, status, nil, nil); err != nil {
+	if _, err := c.do(ctx, http.MethodPut, PathShadow, status, nil, nil); err != nil {
 		return fmt.Errorf("update status: %w", err)
 	}
 	return nil
 }
 
-// CordonAndDrain cordons the node and evicts its pods, stopping at deadline (zero: the server's
-// default). It returns ErrDrainInProgress when the server is still working when this request's
-// time is up.
-func (c *Client) CordonAndDrain(ctx context.Context, deadline time.Time) error {
+// CordonAndDrain asks the server to cordon the node and run one round of its drain, which ends at
+// deadline at the latest (zero: the server's default). It returns the deadline the server holds
+// the drain to, the requested one or earlier (zero when the server did not say), and:
+//   - nil when the node is drained;
+//   - an error wrapping ErrNotDrained when the round ended first: ask again;
+//   - past that deadline, the server's verdict: nil (drained in time) or a *StatusError naming the
+//     pods left;
+//   - any other failure.
+func (c *Client) CordonAndDrain(ctx context.Context, deadline time.Time) (time.Time, error) {
 	h := http.Header{}
 	if !deadline.IsZero() {
 		h.Set(HeaderDrainDeadline, deadline.UTC().Format(time.RFC3339))
 	}
-	err := c.do(ctx, http.MethodPost, PathCordonAndDrain, nil, nil, h)
+	answer, err := c.do(ctx, http.MethodPost, PathCordonAndDrain, nil, nil, h)
+	var held time.Time
+	if v := answer.Get(HeaderDrainDeadline); v != "" {
+		if t, perr := time.Parse(time.RFC3339, v); perr == nil {
+			held = t
+		}
+	}
 	var se *StatusError
 	if errors.As(err, &se) && se.Code == http.StatusServiceUnavailable {
-		return fmt.Errorf("cordon and drain: %w: %s", ErrDrainInProgress, se.Message)
+		return held, fmt.Errorf("cordon and drain: %w: %s", ErrNotDrained, se.Message)
 	}
 	if err != nil {
-		return fmt.Errorf("cordon and drain: %w", err)
+		return held, fmt.Errorf("cordon and drain: %w", err)
 	}
-	return nil
+	return held, nil
 }
 
 // Uncordon makes the node schedulable again, if Brupop cordoned it.
@@ -110,20 +122,21 @@ func (c *Client) RemoveExclusionFromLB(ctx context.Context) error {
 }
 
 func (c *Client) post(ctx context.Context, path, what string) error {
-	if err := c.do(ctx, http.MethodPost, path, nil, nil, nil); err != nil {
+	if _, err := c.do(ctx, http.MethodPost, path, nil, nil, nil); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }
 
-func (c *Client) do(ctx context.Context, method, path string, in, out any, extra http.Header) error {
+// do sends one request and returns the answer's headers (nil when there was no answer).
+func (c *Client) do(ctx context.Context, method, path string, in, out any, extra http.Header) (http.Header, error) {
 	hc, err := c.httpClient()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	token, err := os.ReadFile(c.TokenPath)
 	if err != nil {
-		return fmt.Errorf("agentapi: read token: %w", err)
+		return nil, fmt.Errorf("agentapi: read token: %w", err)
 	}
 	timeout := c.Timeout
 	if timeout == 0 {
@@ -141,13 +154,13 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, extra
 	if in != nil {
 		raw, err := json.Marshal(in)
 		if err != nil {
-			return fmt.Errorf("agentapi: encode: %w", err)
+			return nil, fmt.Errorf("agentapi: encode: %w", err)
 		}
 		body = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.BaseURL, "/")+path, body)
 	if err != nil {
-		return fmt.Errorf("agentapi: %w", err)
+		return nil, fmt.Errorf("agentapi: %w", err)
 	}
 	for k, v := range extra {
 		req.Header[k] = v
@@ -160,22 +173,22 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, extra
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("agentapi: %s %s: %w", method, path, err)
+		return nil, fmt.Errorf("agentapi: %s %s: %w", method, path, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return fmt.Errorf("agentapi: read answer: %w", err)
+		return nil, fmt.Errorf("agentapi: read answer: %w", err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return &StatusError{Code: resp.StatusCode, Message: strings.TrimSpace(string(raw))}
+		return resp.Header, &StatusError{Code: resp.StatusCode, Message: strings.TrimSpace(string(raw))}
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
-			return fmt.Errorf("agentapi: decode answer: %w", err)
+			return resp.Header, fmt.Errorf("agentapi: decode answer: %w", err)
 		}
 	}
-	return nil
+	return resp.Header, nil
 }
 
 // httpClient returns the HTTP client, rebuilt when the CA file changed.

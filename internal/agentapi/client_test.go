@@ -46,6 +46,7 @@ type server struct {
 	requests []request
 	code     int
 	body     string
+	deadline string // answered in HeaderDrainDeadline when set
 }
 
 func newServer(t *testing.T, cert tls.Certificate) *server {
@@ -70,8 +71,11 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 		NodeName: r.Header.Get(HeaderNodeName), NodeUID: r.Header.Get(HeaderNodeUID), Token: r.Header.Get(HeaderToken),
 		Deadline: r.Header.Get(HeaderDrainDeadline), ContentType: r.Header.Get("Content-Type"), Body: string(body),
 	})
-	code, answer := s.code, s.body
+	code, answer, deadline := s.code, s.body, s.deadline
 	s.mu.Unlock()
+	if deadline != "" {
+		w.Header().Set(HeaderDrainDeadline, deadline)
+	}
 	w.WriteHeader(code)
 	_, _ = io.WriteString(w, answer)
 }
@@ -81,6 +85,13 @@ func (s *server) answer(code int, body string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.code, s.body = code, body
+}
+
+// holdTo makes the server answer deadline in HeaderDrainDeadline from now on ("": none).
+func (s *server) holdTo(deadline string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deadline = deadline
 }
 
 // last returns the last request the server saw.
@@ -175,13 +186,19 @@ func TestClientSendsTheContract(t *testing.T) {
 	}
 
 	deadline := time.Date(2026, 3, 1, 12, 30, 0, 0, time.FixedZone("CET", 3600))
-	if err := e.c.CordonAndDrain(ctx, deadline); err != nil {
-		t.Fatal(err)
+	if held, err := e.c.CordonAndDrain(ctx, deadline); err != nil || !held.IsZero() {
+		t.Fatalf("CordonAndDrain = %v, %v; want drained, no deadline from a server that names none", held, err)
 	}
 	if got := e.srv.last(t); got.Path != PathCordonAndDrain || got.Deadline != "2026-03-01T11:30:00Z" || got.Body != "" {
 		t.Errorf("drain request %+v, want %s with the deadline in UTC and no body", got, PathCordonAndDrain)
 	}
-	if err := e.c.CordonAndDrain(ctx, time.Time{}); err != nil {
+	// The server holds the drain to an earlier deadline (its cap): the client says so.
+	e.srv.holdTo("2026-03-01T11:00:00Z")
+	if held, err := e.c.CordonAndDrain(ctx, deadline); err != nil || !held.Equal(deadline.Add(-30*time.Minute)) {
+		t.Errorf("CordonAndDrain = %v, %v; want drained, held to 11:00Z", held, err)
+	}
+	e.srv.holdTo("")
+	if _, err := e.c.CordonAndDrain(ctx, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.srv.last(t); got.Deadline != "" {
@@ -223,28 +240,28 @@ func TestClientErrors(t *testing.T) {
 		name       string
 		code       int
 		body       string
-		inProgress bool
+		notDrained bool
 	}{
 		{"unauthorized", http.StatusUnauthorized, "missing BrupopK8sAuthToken header\n", false},
 		{"forbidden", http.StatusForbidden, "pod p runs on node b, not on node a\n", false},
 		{"too large", http.StatusRequestEntityTooLarge, "body larger than 65536 bytes\n", false},
 		{"server error", http.StatusInternalServerError, "drain: deadline passed\n", false},
-		{"still draining", http.StatusServiceUnavailable, "drain still in progress, retry to wait for it\n", true},
+		{"pods left", http.StatusServiceUnavailable, "drain: node a has 1 pods left: [app/db-0]\n", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
 			e.srv.answer(tt.code, tt.body)
-			err := e.c.CordonAndDrain(context.Background(), time.Now().Add(time.Minute))
-			if got := errors.Is(err, ErrDrainInProgress); got != tt.inProgress {
-				t.Errorf("CordonAndDrain = %v: in progress %v, want %v", err, got, tt.inProgress)
+			_, err := e.c.CordonAndDrain(context.Background(), time.Now().Add(time.Minute))
+			if got := errors.Is(err, ErrNotDrained); got != tt.notDrained {
+				t.Errorf("CordonAndDrain = %v: not drained %v, want %v", err, got, tt.notDrained)
 			}
 			err = e.c.Uncordon(context.Background())
 			var se *StatusError
 			if !errors.As(err, &se) || se.Code != tt.code || se.Message != tt.body[:len(tt.body)-1] {
 				t.Errorf("Uncordon = %v, want a StatusError %d with the server's one-line reason", err, tt.code)
 			}
-			if errors.Is(err, ErrDrainInProgress) {
+			if errors.Is(err, ErrNotDrained) {
 				t.Errorf("Uncordon = %v, which is not a drain", err)
 			}
 		})

@@ -33,9 +33,11 @@ const (
 	// HeaderToken carries the agent's projected service-account token (audience
 	// TokenAudience).
 	HeaderToken = "BrupopK8sAuthToken"
-	// HeaderDrainDeadline, on a cordon-and-drain request from our agent, asks the server to stop
-	// the drain at this RFC 3339 time; on a 503 answer it tells when the server gives up. Upstream
-	// agents send no such header and get the server's default deadline.
+	// HeaderDrainDeadline, on a cordon-and-drain request from our agent, asks the server to end
+	// the drain at this RFC 3339 time; on the answer of a drain round it is the deadline the
+	// server holds the drain to: the asked one, or earlier when the server's cap, counted from
+	// the node's cordon time, ends it first. Upstream agents send no such header and get the
+	// server's default deadline.
 	HeaderDrainDeadline = "BrupopDrainDeadline"
 )
 

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -23,10 +22,10 @@ import (
 	"github.com/bottlerocket-os/brupop-go/internal/agentapi"
 )
 
-// handlers serve the endpoints; one per Serve, because drains belong to one Serve.
+// handlers serve the endpoints; one per Serve, whose Events they record.
 type handlers struct {
 	*Server
-	drains *drains
+	events nodeEvents
 }
 
 // agentHandler serves a request of an authorized agent.
@@ -65,6 +64,11 @@ func (h *handlers) agent(next agentHandler) http.HandlerFunc {
 // refuse answers code with a one-line reason and logs it.
 func (h *handlers) refuse(w http.ResponseWriter, log logr.Logger, code int, reason string) {
 	log.Info("Refused request", "code", code, "reason", reason)
+	h.reply(w, code, reason)
+}
+
+// reply answers code with a one-line text.
+func (h *handlers) reply(w http.ResponseWriter, code int, reason string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
@@ -182,62 +186,9 @@ func (h *handlers) updateStatus(w http.ResponseWriter, r *http.Request, c Caller
 	writeJSON(w, &status)
 }
 
-// cordonAndDrain joins or starts the node's drain and waits for it at most the poll time.
-func (h *handlers) cordonAndDrain(w http.ResponseWriter, r *http.Request, c Caller, log logr.Logger) {
-	deadline := h.clock.Now().Add(h.opts.DrainTimeout)
-	if v := r.Header.Get(agentapi.HeaderDrainDeadline); v != "" {
-		t, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			h.refuse(w, log, http.StatusBadRequest, fmt.Sprintf("%s %q is not an RFC 3339 time", agentapi.HeaderDrainDeadline, v))
-			return
-		}
-		// An agent may shorten the drain, and lengthen it up to MaxDrainTimeout, never more: a
-		// drain must not hold a node cordoned for ever.
-		deadline = t
-		if limit := h.clock.Now().Add(h.opts.MaxDrainTimeout); deadline.After(limit) {
-			log.Info("Capped the requested drain deadline", "requested", t, "deadline", limit)
-			deadline = limit
-		}
-	}
-	job, joined := h.drains.start(c.NodeName, c.NodeUID, deadline)
-	if joined {
-		log.V(1).Info("Joined running drain")
-	}
-	poll := h.clock.NewTimer(h.opts.DrainPollTime)
-	defer poll.Stop()
-	select {
-	case <-job.done:
-		if errors.Is(job.err, context.Canceled) {
-			// Stopped by an uncordon or by this server's shutdown, not finished.
-			w.Header().Set("Retry-After", "1")
-			h.refuse(w, log, http.StatusServiceUnavailable, "drain stopped before it finished, retry to resume it")
-			return
-		}
-		if job.err != nil {
-			h.refuse(w, log, http.StatusInternalServerError, job.err.Error())
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-	case <-poll.C():
-		w.Header().Set(agentapi.HeaderDrainDeadline, job.deadline.UTC().Format(time.RFC3339))
-		w.Header().Set("Retry-After", "1")
-		h.refuse(w, log, http.StatusServiceUnavailable, "drain still in progress, retry to wait for it")
-	case <-r.Context().Done():
-		// The client left, or this server is shutting down: never let the request end as a
-		// 200, which would tell the agent the node is drained. The drain goes on (or, on
-		// shutdown, another replica takes it up when the agent retries).
-		log.V(1).Info("Request ended while the drain goes on")
-		w.Header().Set("Retry-After", "1")
-		h.refuse(w, log, http.StatusServiceUnavailable, "drain still in progress, retry to wait for it")
-	}
-}
-
-// uncordon stops the node's drain, if one runs, and undoes Brupop's cordon.
+// uncordon undoes Brupop's cordon and removes the cordon time. A drain round still running for
+// the node, on any replica, sees the node schedulable and stops.
 func (h *handlers) uncordon(w http.ResponseWriter, r *http.Request, c Caller, log logr.Logger) {
-	if err := h.drains.stop(r.Context(), c.NodeName); err != nil {
-		h.apiError(w, log, "stop drain", err)
-		return
-	}
 	done, err := h.nodes.Uncordon(r.Context(), c.NodeName)
 	if err != nil {
 		h.apiError(w, log, "uncordon", err)
@@ -245,7 +196,7 @@ func (h *handlers) uncordon(w http.ResponseWriter, r *http.Request, c Caller, lo
 	}
 	if done {
 		log.Info("Uncordoned Node")
-		h.drains.events.record(c.NodeName, c.NodeUID, corev1.EventTypeNormal, EventUncordoned, "Uncordon", "Made Node schedulable again after a Bottlerocket update")
+		h.events.record(c.NodeName, c.NodeUID, corev1.EventTypeNormal, EventUncordoned, "Uncordon", "Made Node schedulable again after a Bottlerocket update")
 	} else {
 		log.Info("Left Node as it was: Brupop had not cordoned it")
 	}

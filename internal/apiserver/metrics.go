@@ -16,7 +16,6 @@ type metrics struct {
 	requests     *prometheus.CounterVec
 	duration     *prometheus.HistogramVec
 	tokenReviews *prometheus.CounterVec
-	drainsActive prometheus.Gauge
 	drains       *prometheus.CounterVec
 	evictions    *prometheus.CounterVec
 }
@@ -36,20 +35,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "brupop_apiserver_token_reviews_total",
 			Help: "Agent token reviews, by source: cache (reused answer) or api (a TokenReview was created).",
 		}, []string{"source"}),
-		drainsActive: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "brupop_apiserver_drains_in_progress",
-			Help: "Node drains running in this replica.",
-		}),
 		drains: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "brupop_apiserver_drains_total",
-			Help: "Finished node drains, by result: succeeded, failed.",
+			Help: "Cordon-and-drain answers that end a drain, by result: succeeded (drained), failed (deadline passed with pods left, or an error).",
 		}, []string{"result"}),
 		evictions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "brupop_apiserver_evictions_total",
 			Help: "Eviction attempts, by result: Evicted, BlockedByPDB, Retry.",
 		}, []string{"result"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.tokenReviews, m.drainsActive, m.drains, m.evictions,
+	reg.MustRegister(m.requests, m.duration, m.tokenReviews, m.drains, m.evictions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

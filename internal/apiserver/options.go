@@ -19,12 +19,15 @@ type Options struct {
 	TLSDir string
 	// Namespace is Brupop's namespace: where shadows live and agents' ServiceAccount is.
 	Namespace string
-	// DrainTimeout is the deadline of a drain whose request names none.
+	// DrainTimeout is the deadline of a drain whose request names none, counted from the node's
+	// cordon time.
 	DrainTimeout time.Duration
-	// DrainPollTime is the longest a cordon-and-drain request waits before it is answered 503
-	// while the drain goes on.
+	// DrainPollTime is the length of one drain round: the longest a cordon-and-drain request
+	// evicts before it answers 503 with the pods left. It is long by default because upstream
+	// agents ask only a few times.
 	DrainPollTime time.Duration
-	// MaxDrainTimeout caps the drain deadline an agent may ask for.
+	// MaxDrainTimeout caps how long a node may stay cordoned for a drain, counted from its
+	// cordon time: a later deadline an agent asks for is cut to it.
 	MaxDrainTimeout time.Duration
 	// EvictionRetryDelay is the wait before retrying an eviction a PodDisruptionBudget refused.
 	EvictionRetryDelay time.Duration

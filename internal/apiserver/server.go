@@ -82,7 +82,9 @@ func New(cfg Config) (*Server, error) {
 		OnLookup: s.metrics.tokenLookup,
 	}
 	s.nodes = drain.Nodes{Client: kube}
-	s.drainer = &drain.Drainer{Client: kube, Clock: s.clock, RetryDelay: s.opts.EvictionRetryDelay}
+	s.drainer = &drain.Drainer{
+		Client: kube, Clock: s.clock, RoundTime: s.opts.DrainPollTime, RetryDelay: s.opts.EvictionRetryDelay, Observer: s.observe,
+	}
 	s.certs = &CertificateReloader{
 		CertFile: s.opts.CertFile(), KeyFile: s.opts.KeyFile(), Clock: s.clock,
 		OnReload: func() { s.log.Info("Loaded serving certificate", "file", s.opts.CertFile()) },
@@ -107,26 +109,23 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // Serve serves HTTPS on l until ctx ends, then stops accepting requests, waits up to the
-// shutdown timeout for running ones, stops the drains this replica runs (the agents' retries
-// resume them elsewhere) and returns.
+// shutdown timeout for running ones (their drain rounds end with ctx and answer 503, so that the
+// agents ask another replica) and returns.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	drainCtx, stopDrains := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopDrains()
-	events, stopEvents, err := startNodeEvents(drainCtx, s.kube)
+	// Events recorded by the last requests are still sent after ctx ends.
+	eventsCtx, endEvents := context.WithCancel(context.WithoutCancel(ctx))
+	defer endEvents()
+	events, stopEvents, err := startNodeEvents(eventsCtx, s.kube)
 	if err != nil {
 		return err
 	}
-	ds := &drains{
-		base: drainCtx, clock: s.clock, nodes: s.nodes, drainer: s.drainerWith(), metrics: s.metrics,
-		log: s.log, jobs: map[string]*drainJob{}, events: events,
-	}
-	ds.drainer.Observer = ds.observe
+	defer stopEvents()
 	srv := &http.Server{
-		Handler:           s.handler(ds),
+		Handler:           s.handler(events),
 		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.certs.GetCertificate},
 		ReadHeaderTimeout: 10 * time.Second,
 		// Bodies are small (a status, a ConversionReview): a client that dribbles one in is cut
-		// off. Drains answer within DrainPollTime; no WriteTimeout, so they are not.
+		// off. A drain round answers within DrainPollTime; no WriteTimeout, so it is not.
 		ReadTimeout: time.Minute,
 		IdleTimeout: 2 * time.Minute,
 		BaseContext: func(net.Listener) context.Context { return ctx },
@@ -144,9 +143,6 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		serveErr := <-errc // http.ErrServerClosed after Shutdown
 		_ = serveErr
 	}
-	stopDrains()
-	ds.wait()
-	stopEvents()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
@@ -156,15 +152,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	return nil
 }
 
-// drainerWith returns a copy of the drainer, so each Serve has its own observer.
-func (s *Server) drainerWith() *drain.Drainer {
-	d := *s.drainer
-	return &d
-}
-
 // handler routes the endpoints of agentapi.
-func (s *Server) handler(ds *drains) http.Handler {
-	h := &handlers{Server: s, drains: ds}
+func (s *Server) handler(events nodeEvents) http.Handler {
+	h := &handlers{Server: s, events: events}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+agentapi.PathShadow, h.agent(h.createShadow))
 	mux.HandleFunc("PUT "+agentapi.PathShadow, h.agent(h.updateStatus))

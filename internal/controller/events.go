@@ -100,9 +100,12 @@ func (r *Reconciler) emitWaits(w *world, plan rollout.Plan) {
 func (r *Reconciler) emitHalts(w *world, halts []rollout.Halt) {
 	for _, h := range halts {
 		msg := haltMessage(h, r.namespace)
-		if w.policy != nil {
+		switch {
+		case w.policy != nil:
 			r.Recorder.Eventf(w.policy, nil, corev1.EventTypeWarning, EventRolloutHalted, "HaltRollout", "%s", msg)
-		} else {
+		case !w.policyServed:
+			msg += " (the FleetPolicy CRD is not installed: the halt lives only in this controller's memory, and a restart forgets it; install the CRD to keep it)"
+		default:
 			msg += fmt.Sprintf(" (FleetPolicy %s in %s could not be created: until it exists the halt lives only in this controller's memory)", v2.DefaultFleetPolicyName, r.namespace)
 		}
 		for _, n := range h.Nodes {

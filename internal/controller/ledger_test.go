@@ -11,11 +11,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/fixture"
 	"github.com/bottlerocket-os/brupop-go/internal/rollout"
 	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 )
 
-var t0 = time.Date(2026, 5, 6, 10, 0, 0, 0, time.UTC)
+var t0 = fixture.T0
 
 func failure(node string, at time.Duration) rollout.NodeFailure {
 	return rollout.NodeFailure{Node: node, Failure: statemachine.Failure{Reason: statemachine.ReasonMonitoringFailed,

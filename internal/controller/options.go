@@ -13,6 +13,7 @@ import (
 	"k8s.io/utils/clock"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/incluster"
 	"github.com/bottlerocket-os/brupop-go/internal/logging"
 	"github.com/bottlerocket-os/brupop-go/internal/rollout"
 )
@@ -23,8 +24,13 @@ const DefaultLeaderElectionID = "brupop-controller-leader"
 // Options configure the controller process: upstream's environment variables, and flags that
 // override them or that upstream lacks. Build it with ParseOptions.
 type Options struct {
-	// Namespace holds the shadows, the FleetPolicy, the Lease and namespaced Events.
+	// Namespace holds the shadows, the FleetPolicy, the Lease and namespaced Events. ParseOptions
+	// takes --namespace, else POD_NAMESPACE, else the namespace in NamespaceFile, else
+	// brupop-bottlerocket-aws.
 	Namespace string
+	// NamespaceFile is the ServiceAccount's namespace file (incluster.NamespaceFile) ParseOptions
+	// reads the namespace from when neither --namespace nor POD_NAMESPACE gives it.
+	NamespaceFile string
 	// NodeName is MY_NODE_NAME, the node the controller runs on; it updates last.
 	NodeName string
 	// Environment holds MAX_CONCURRENT_UPDATE, SCHEDULER_CRON_EXPRESSION and the deprecated
@@ -51,6 +57,12 @@ type Options struct {
 	// Clock is the time source of the decisions; nil means the real clock. Only tests and the
 	// simulation set it (no flag does).
 	Clock clock.PassiveClock
+	// CRDPollInterval is how often, with jitter, the controller asks whether the API server
+	// serves FleetPolicies while it does not; zero means DefaultCRDPollInterval. No flag sets it.
+	CRDPollInterval time.Duration
+	// Log is the manager's logger; the zero value means controller-runtime's (ctrl.SetLogger).
+	// No flag sets it.
+	Log logr.Logger
 }
 
 // ParseOptions reads the flags in args (without the program name) with the environment, read
@@ -72,6 +84,11 @@ func ParseOptions(args []string, getenv func(string) string) (Options, error) {
 	}
 	if fs.NArg() > 0 {
 		return Options{}, fmt.Errorf("controller: unexpected arguments %q", fs.Args())
+	}
+	namespaceSet := false
+	fs.Visit(func(f *flag.Flag) { namespaceSet = namespaceSet || f.Name == "namespace" })
+	if !namespaceSet {
+		o.Namespace = resolveNamespace(getenv, o.NamespaceFile)
 	}
 	var errs []error
 	b, err := strconv.ParseBool(ansi)
@@ -137,6 +154,16 @@ func (o Options) Logger(w io.Writer) logr.Logger {
 	return log
 }
 
+// resolveNamespace is the namespace when no --namespace flag gives it: POD_NAMESPACE (our chart
+// sets it), else the ServiceAccount's namespace file (upstream's controller reads its namespace
+// from there, docs/install.md), else Brupop's default namespace.
+func resolveNamespace(getenv func(string) string, namespaceFile string) string {
+	if ns := getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	return incluster.Namespace(namespaceFile, v2.DefaultNamespace)
+}
+
 // defineFlags defines the flags of o in fs, with the environment read through getenv as their
 // defaults.
 func defineFlags(fs *flag.FlagSet, o *Options, ansi *string, getenv func(string) string) {
@@ -150,7 +177,8 @@ func defineFlags(fs *flag.FlagSet, o *Options, ansi *string, getenv func(string)
 	if strings.Contains(getenv("KUBERNETES_SERVICE_HOST"), ":") {
 		metricsAddr = "[::]:8080"
 	}
-	fs.StringVar(&o.Namespace, "namespace", env("POD_NAMESPACE", v2.DefaultNamespace), "namespace of the shadows, the FleetPolicy and the Lease (env POD_NAMESPACE)")
+	fs.StringVar(&o.Namespace, "namespace", "", "namespace of the shadows, the FleetPolicy and the Lease (default: env POD_NAMESPACE, else the namespace in --namespace-file, else "+v2.DefaultNamespace+")")
+	fs.StringVar(&o.NamespaceFile, "namespace-file", incluster.NamespaceFile, "the ServiceAccount's namespace file, read when neither --namespace nor POD_NAMESPACE is set")
 	fs.StringVar(&o.NodeName, "node-name", getenv("MY_NODE_NAME"), "node the controller runs on; it updates last (env MY_NODE_NAME, required)")
 	fs.StringVar(&o.Environment.MaxConcurrentUpdate, "max-concurrent-update", getenv("MAX_CONCURRENT_UPDATE"), "nodes updating at once: a number, unlimited or N% (env MAX_CONCURRENT_UPDATE, required)")
 	fs.StringVar(&o.Environment.SchedulerCronExpression, "scheduler-cron-expression", getenv("SCHEDULER_CRON_EXPRESSION"), "when updates may start, 6 or 7 cron fields with seconds (env SCHEDULER_CRON_EXPRESSION)")

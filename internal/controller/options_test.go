@@ -2,11 +2,14 @@ package controller
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
@@ -19,7 +22,8 @@ func getenv(m map[string]string) func(string) string {
 }
 
 func TestParseOptionsDefaultsAndEnvironment(t *testing.T) {
-	o, err := ParseOptions(nil, getenv(map[string]string{
+	noFile := filepath.Join(t.TempDir(), "namespace") // outside a pod
+	o, err := ParseOptions([]string{"--namespace-file=" + noFile}, getenv(map[string]string{
 		"MY_NODE_NAME": "node-1", "MAX_CONCURRENT_UPDATE": "unlimited",
 		"SCHEDULER_CRON_EXPRESSION": "* * 10-12 * * Mon *", "LOGGING_FORMATTER": "json",
 		"LOGGING_ANSI_ENABLED": "true", "TRACING_FILTER_DIRECTIVE": "controller=trace,debug",
@@ -28,12 +32,12 @@ func TestParseOptionsDefaultsAndEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Options{
-		Namespace: "brupop-bottlerocket-aws", NodeName: "node-1",
+		Namespace: "brupop-bottlerocket-aws", NamespaceFile: noFile, NodeName: "node-1",
 		Environment: rollout.Environment{MaxConcurrentUpdate: "unlimited", SchedulerCronExpression: "* * 10-12 * * Mon *"},
 		TimeZone:    "UTC", MetricsAddr: ":8080", HealthAddr: ":8081", LeaderElect: true, LeaderElectionID: DefaultLeaderElectionID,
 		LogFormat: "json", LogANSI: true, LogFilter: "controller=trace,debug",
 	}
-	if diff := cmp.Diff(want, o); diff != "" {
+	if diff := cmp.Diff(want, o, cmpopts.IgnoreFields(Options{}, "Log")); diff != "" { // no flag sets Log
 		t.Errorf("ParseOptions mismatch (-want +got):\n%s", diff)
 	}
 }
@@ -54,6 +58,41 @@ func TestParseOptionsFlagsOverrideEnvironment(t *testing.T) {
 	}
 	if got := s.Policy.Schedule.Location().String(); got != "Europe/Paris" {
 		t.Errorf("schedule time zone = %s, want Europe/Paris", got)
+	}
+}
+
+// TestParseOptionsNamespace: --namespace, else POD_NAMESPACE (our chart), else the
+// ServiceAccount's namespace file (upstream's manifests set no variable), else the default.
+func TestParseOptionsNamespace(t *testing.T) {
+	dir := t.TempDir()
+	saFile := filepath.Join(dir, "namespace")
+	if err := os.WriteFile(saFile, []byte("from-sa-file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing")
+	valid := map[string]string{"MY_NODE_NAME": "n", "MAX_CONCURRENT_UPDATE": "1"}
+	withPodNS := map[string]string{"MY_NODE_NAME": "n", "MAX_CONCURRENT_UPDATE": "1", "POD_NAMESPACE": "from-env"}
+	for _, c := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"flag over everything", []string{"--namespace=from-flag", "--namespace-file=" + saFile}, withPodNS, "from-flag"},
+		{"POD_NAMESPACE over the file", []string{"--namespace-file=" + saFile}, withPodNS, "from-env"},
+		{"the ServiceAccount's file", []string{"--namespace-file=" + saFile}, valid, "from-sa-file"},
+		{"no file: the default", []string{"--namespace-file=" + missing}, valid, v2.DefaultNamespace},
+	} {
+		o, err := ParseOptions(c.args, getenv(c.env))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if o.Namespace != c.want {
+			t.Errorf("%s: Namespace = %q, want %q", c.name, o.Namespace, c.want)
+		}
+	}
+	if _, err := ParseOptions([]string{"--namespace="}, getenv(withPodNS)); err == nil || !strings.Contains(err.Error(), "--namespace must not be empty") {
+		t.Errorf("an empty --namespace: error %v, want it refused", err)
 	}
 }
 

@@ -49,6 +49,8 @@ type Reconciler struct {
 	environment                   rollout.Environment
 	// watchPods starts the Pod watch the first time a monitoring selector is configured.
 	watchPods func() error
+	// policyKind follows whether the API server serves FleetPolicies, and starts their watch.
+	policyKind *policyKind
 
 	// The controller's state lives in the FleetPolicy's status: the failure ledger, the
 	// releases, the end of the last run and the applied settings. A pass reads it from the
@@ -60,8 +62,9 @@ type Reconciler struct {
 	expected map[string]written
 	// policyWritten is the FleetPolicy this process last wrote, until the cache has it.
 	policyWritten *policyWrite
-	// unsaved is the status a pass computed but could not store (the write failed, or the
-	// FleetPolicy could not be created); the next pass starts from it and the stored status.
+	// unsaved is the status a pass computed but could not store (the write failed, the
+	// FleetPolicy could not be created, or the FleetPolicy CRD is not installed); the next pass
+	// starts from it and the stored status.
 	unsaved *v2.FleetPolicyStatus
 	// waits are the wait reasons already announced by an Event, so that each wait is announced
 	// once (a new process announces each current wait once more).
@@ -76,7 +79,7 @@ func NewReconciler(c client.Client, apiReader client.Reader, rec events.EventRec
 	}
 	return &Reconciler{Client: c, APIReader: apiReader, Recorder: rec, Metrics: m, Clock: clk,
 		namespace: o.Namespace, nodeName: o.NodeName, timeZone: o.TimeZone, environment: o.Environment,
-		expected: map[string]written{}, waits: map[string]rollout.WaitReason{}}
+		policyKind: newPolicyKind(o.CRDPollInterval), expected: map[string]written{}, waits: map[string]rollout.WaitReason{}}
 }
 
 // Reconcile makes one decision pass: read the world from the cache, decide, write the specs,
@@ -92,7 +95,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	if r.cacheBehind(w) {
 		return reconcile.Result{RequeueAfter: retryStale}, nil
 	}
-	if w.policy == nil {
+	if w.policy == nil && w.policyServed {
 		w.policy = r.createPolicy(ctx)
 	}
 	settings, applied, settingsErr := r.settings(ctx, w.policy)

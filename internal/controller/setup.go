@@ -2,12 +2,14 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -18,11 +20,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -67,11 +71,15 @@ func NewManager(cfg *rest.Config, o Options, reg prometheus.Registerer) (manager
 	own := map[string]cache.Config{o.Namespace: {}}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme,
+		Logger: o.Log,
 		Cache: cache.Options{
+			// The FleetPolicy is cached in the controller's namespace through DefaultNamespaces:
+			// a ByObject entry would need its CRD when the manager is created (docs/install.md,
+			// without the FleetPolicy CRD).
+			DefaultNamespaces: own,
 			ByObject: map[client.Object]cache.ByObject{
 				&v2.BottlerocketShadow{}: {Namespaces: own},
-				&v2.FleetPolicy{}:        {Namespaces: own},
-				&corev1.Pod{}:            {Transform: trimPod},
+				&corev1.Pod{}:            {Namespaces: map[string]cache.Config{cache.AllNamespaces: {}}, Transform: trimPod},
 			},
 			DefaultTransform: cache.TransformStripManagedFields(),
 		},
@@ -114,13 +122,29 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
 	c, err := ctrl.NewControllerManagedBy(mgr).Named("fleet").
 		Watches(&v2.BottlerocketShadow{}, toKey).
 		Watches(&corev1.Node{}, toKey, builder.WithPredicates(predicate.Funcs{UpdateFunc: nodeChanged})).
-		Watches(&v2.FleetPolicy{}, toKey, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
-			return o.GetName() == v2.DefaultFleetPolicyName
-		}))).
+		WatchesRawSource(source.Channel(r.policyKind.appeared, toKey)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
 		Build(r)
 	if err != nil {
 		return fmt.Errorf("controller: build: %w", err)
+	}
+	// The FleetPolicy watch starts once the API server is known to serve FleetPolicies: the
+	// source of a kind it does not serve never syncs, and the manager would stop when the cache
+	// sync timeout ends (docs/install.md, without the FleetPolicy CRD). pollPolicyKind, or the
+	// first pass, finds out.
+	r.policyKind.watch = func() error {
+		return c.Watch(namedSource{source.Kind[client.Object](mgr.GetCache(), &v2.FleetPolicy{}, toKey, predicate.NewPredicateFuncs(func(o client.Object) bool {
+			return o.GetName() == v2.DefaultFleetPolicyName
+		}))})
+	}
+	r.policyKind.discover = func(context.Context) (bool, error) {
+		return served(mgr.GetRESTMapper(), mgr.GetScheme(), &v2.FleetPolicy{})
+	}
+	logger := mgr.GetLogger().WithValues("controller", "fleet")
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		return r.pollPolicyKind(log.IntoContext(ctx, logger))
+	})); err != nil {
+		return fmt.Errorf("controller: FleetPolicy discovery: %w", err)
 	}
 	r.watchPods = func() error {
 		return c.Watch(source.Kind(mgr.GetCache(), &corev1.Pod{}, handler.TypedEnqueueRequestsFromMapFunc(
@@ -128,6 +152,27 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
 			predicate.TypedFuncs[*corev1.Pod]{UpdateFunc: podChanged}))
 	}
 	return nil
+}
+
+// namedSource names a watch source in the JSON log format: a controller already running logs
+// the source each Watch call starts, and json.Marshal cannot encode controller-runtime's Kind.
+type namedSource struct{ source.SyncingSource }
+
+// MarshalJSON encodes the source as its name.
+func (s namedSource) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprint(s.SyncingSource)) }
+
+// served reports whether the API server serves the kind of obj, asking discovery when the
+// RESTMapper does not know it yet (controller-runtime's mapper asks again on every miss).
+func served(mapper meta.RESTMapper, scheme *runtime.Scheme, obj runtime.Object) (bool, error) {
+	gvk, err := apiutil.GVKForObject(obj, scheme)
+	if err != nil {
+		return false, err
+	}
+	_, err = mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if meta.IsNoMatchError(err) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // ensurePodWatch starts watching Pods the first time a monitoring pod selector is set.

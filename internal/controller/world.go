@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -19,6 +20,9 @@ import (
 type world struct {
 	// policy is the FleetPolicy, nil when there is none.
 	policy *v2.FleetPolicy
+	// policyServed is false when the API server does not serve FleetPolicies (the CRD is not
+	// installed): the state lives in memory and no FleetPolicy can be created.
+	policyServed bool
 	// shadows are the shadows of the namespace; byName indexes them.
 	shadows []v2.BottlerocketShadow
 	byName  map[string]*v2.BottlerocketShadow
@@ -31,13 +35,8 @@ type world struct {
 // readWorld reads the FleetPolicy, the shadows and the Nodes from the cache.
 func (r *Reconciler) readWorld(ctx context.Context) (*world, error) {
 	w := &world{}
-	fp := &v2.FleetPolicy{}
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: r.namespace, Name: v2.DefaultFleetPolicyName}, fp)
-	switch {
-	case err == nil:
-		w.policy = fp
-	case !apierrors.IsNotFound(err):
-		return nil, fmt.Errorf("get FleetPolicy %s/%s: %w", r.namespace, v2.DefaultFleetPolicyName, err)
+	if err := r.readPolicy(ctx, w); err != nil {
+		return nil, err
 	}
 	var shadows v2.BottlerocketShadowList
 	if err := r.Client.List(ctx, &shadows, client.InNamespace(r.namespace)); err != nil {
@@ -57,6 +56,30 @@ func (r *Reconciler) readWorld(ctx context.Context) (*world, error) {
 		w.nodes[nodes.Items[i].Name] = &nodes.Items[i]
 	}
 	return w, nil
+}
+
+// readPolicy reads the FleetPolicy into w. Without the FleetPolicy CRD there is none, as when
+// it is missing, and w.policyServed is false: the pass must not try to create one.
+func (r *Reconciler) readPolicy(ctx context.Context, w *world) error {
+	if r.policyKind.absent() {
+		return nil // pollPolicyKind tells when the CRD appears
+	}
+	fp := &v2.FleetPolicy{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: r.namespace, Name: v2.DefaultFleetPolicyName}, fp)
+	switch {
+	case meta.IsNoMatchError(err):
+		r.markAbsent(ctx)
+		return nil
+	case err == nil:
+		w.policy = fp
+	case !apierrors.IsNotFound(err):
+		return fmt.Errorf("get FleetPolicy %s/%s: %w", r.namespace, v2.DefaultFleetPolicyName, err)
+	}
+	if err := r.markServed(ctx); err != nil {
+		return fmt.Errorf("watch FleetPolicies: %w", err)
+	}
+	w.policyServed = true
+	return nil
 }
 
 // readPods fills w.podsReady from the pods the monitoring selector selects, in every namespace.

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"math"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,15 +22,60 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// ErrDeadlineExceeded is returned by Drain when pods are still on the node at the deadline.
+// ErrDeadlineExceeded is wrapped by the error of Round and Verdict when a drain's deadline passed
+// with pods still on the node: the drain failed.
 var ErrDeadlineExceeded = errors.New("drain: deadline passed")
+
+// ErrPodsLeft is wrapped by the error of Round when the round ended with pods still on the node.
+var ErrPodsLeft = errors.New("drain: pods left")
+
+// ErrUncordoned stops a drain round whose node became schedulable again.
+var ErrUncordoned = errors.New("drain: the node was uncordoned during the drain")
+
+// errRoundOver ends a round whose time is up.
+var errRoundOver = errors.New("drain: round over")
 
 // Defaults of Drainer.
 const (
 	DefaultRetryDelay   = 5 * time.Second
 	DefaultPollInterval = time.Second
 	DefaultConcurrency  = 5
+	DefaultRoundTime    = time.Minute
+	// maxRetryDelay caps the backoff of evictions that fail for another reason than a PDB.
+	maxRetryDelay = time.Minute
 )
+
+// PodsLeftError names the pods still on a node when a drain round ended. It wraps ErrPodsLeft,
+// and also ErrDeadlineExceeded when Deadline is set: the drain's deadline ended it.
+type PodsLeftError struct {
+	// Node is the node drained.
+	Node string
+	// Pods are the pods still to evict or to wait for, as namespace/name, sorted.
+	Pods []string
+	// Blocked are those of Pods a PodDisruptionBudget refused to evict at their last try, sorted;
+	// nil when unknown.
+	Blocked []string
+	// Deadline is the drain's deadline when it has passed; zero when the drain may go on.
+	Deadline time.Time
+}
+
+func (e *PodsLeftError) Error() string {
+	var b strings.Builder
+	if e.Deadline.IsZero() {
+		fmt.Fprintf(&b, "drain: node %s has %d pods left: %v", e.Node, len(e.Pods), e.Pods)
+	} else {
+		fmt.Fprintf(&b, "%v at %s for node %s with %d pods left: %v", ErrDeadlineExceeded, e.Deadline.UTC().Format(time.RFC3339), e.Node, len(e.Pods), e.Pods)
+	}
+	if len(e.Blocked) > 0 {
+		fmt.Fprintf(&b, " (blocked by a PodDisruptionBudget: %v)", e.Blocked)
+	}
+	return b.String()
+}
+
+// Is makes errors.Is find ErrPodsLeft, and ErrDeadlineExceeded once the deadline passed.
+func (e *PodsLeftError) Is(target error) bool {
+	return target == ErrPodsLeft || (target == ErrDeadlineExceeded && !e.Deadline.IsZero())
+}
 
 // EventKind says what happened to a pod during a drain.
 type EventKind string
@@ -58,16 +106,20 @@ type Event struct {
 	Err error
 }
 
-// Drainer evicts the pods of a node. The zero value of every field but Client is usable.
+// Drainer evicts the pods of a node, one bounded round at a time. It keeps nothing between
+// rounds: each one starts from the pods on the node. The zero value of every field but Client is
+// usable.
 type Drainer struct {
-	// Client lists and evicts pods and reads DaemonSets.
+	// Client lists and evicts pods and reads Nodes and DaemonSets.
 	Client kubernetes.Interface
-	// Clock times retries and polls.
+	// Clock times retries, polls and rounds.
 	Clock clock.Clock
+	// RoundTime bounds one round; zero means DefaultRoundTime.
+	RoundTime time.Duration
 	// RetryDelay is the wait before retrying a refused eviction; zero means DefaultRetryDelay.
 	RetryDelay time.Duration
-	// PollInterval is how often an evicted pod is checked for being gone; zero means
-	// DefaultPollInterval.
+	// PollInterval is how often an evicted pod is checked for being gone, and the node for being
+	// still cordoned; zero means DefaultPollInterval.
 	PollInterval time.Duration
 	// Concurrency bounds parallel evictions; zero means DefaultConcurrency.
 	Concurrency int
@@ -75,26 +127,65 @@ type Drainer struct {
 	Observer func(Event)
 }
 
-// Drain evicts every pod of the node except DaemonSet pods, mirror pods and finished pods, and
-// waits until they are gone. It respects PodDisruptionBudgets by using the Eviction API and
-// retrying refused evictions until deadline, when it stops with an error wrapping
-// ErrDeadlineExceeded that counts the pods left. Drain does not cordon the node.
-func (d *Drainer) Drain(ctx context.Context, node string, deadline time.Time) error {
-	ctx, cancel := context.WithTimeoutCause(ctx, deadline.Sub(d.clock().Now()), ErrDeadlineExceeded)
-	defer cancel()
+// Round runs one round of the drain of node: it evicts every pod of the node except DaemonSet
+// pods, mirror pods and finished pods, and waits until they are gone, for at most RoundTime and
+// never past deadline. It respects PodDisruptionBudgets by using the Eviction API and retrying
+// refused evictions. It returns:
+//   - nil when no pod to evict is left: the node is drained;
+//   - a *PodsLeftError when RoundTime ended the round first;
+//   - the Verdict when deadline ended the round, or at once when called past deadline;
+//   - an error wrapping ErrUncordoned when the node became schedulable during the round;
+//   - ctx's cause when ctx ended, or the error that stopped the round.
+//
+// Round does not cordon the node.
+func (d *Drainer) Round(ctx context.Context, node string, deadline time.Time) error {
+	now := d.clock().Now()
+	if !now.Before(deadline) {
+		return d.Verdict(ctx, node, deadline)
+	}
+	length, final := d.roundTime(), false
+	if left := deadline.Sub(now); left <= length {
+		length, final = left, true
+	}
+	timed, stopTimer := context.WithTimeoutCause(ctx, length, errRoundOver)
+	defer stopTimer()
+	rctx, stop := context.WithCancelCause(timed)
+	defer stop(nil)
+	// Listed with ctx: a round begun just before the deadline still knows the pods it left.
 	pods, err := d.podsToEvict(ctx, node)
 	if err != nil {
 		return fmt.Errorf("drain: node %s: %w", node, err)
 	}
-	left := &podsLeft{n: len(pods), blocked: map[string]bool{}}
+	left := newPodsLeft(pods)
 	d.observe(Event{Kind: EventListed, Node: node, PodsLeft: len(pods)})
+	var wg sync.WaitGroup
+	wg.Go(func() { d.guardCordon(rctx, node, stop) })
+	errs := d.evictAll(rctx, node, pods, left)
+	stop(nil)
+	wg.Wait()
+	switch cause := context.Cause(rctx); {
+	case errs == nil:
+		return nil
+	case errors.Is(cause, errRoundOver) && final:
+		// The deadline ended the round: answer as every request past it is answered.
+		return d.Verdict(ctx, node, deadline)
+	case errors.Is(cause, errRoundOver):
+		return left.error(node)
+	case errors.Is(cause, ErrUncordoned), errors.Is(errs, ErrUncordoned):
+		return fmt.Errorf("drain: node %s: %w", node, ErrUncordoned)
+	case ctx.Err() != nil:
+		return fmt.Errorf("drain: node %s: %w", node, context.Cause(ctx))
+	}
+	return fmt.Errorf("drain: node %s: %w", node, errs)
+}
+
+// evictAll evicts pods, at most Concurrency at once, and returns their errors joined.
+func (d *Drainer) evictAll(ctx context.Context, node string, pods []corev1.Pod, left *podsLeft) error {
 	sem := make(chan struct{}, d.concurrency())
 	var wg sync.WaitGroup
 	errs := make([]error, len(pods))
 	for i := range pods {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			select {
 			case sem <- struct{}{}:
 				defer func() { <-sem }()
@@ -103,23 +194,31 @@ func (d *Drainer) Drain(ctx context.Context, node string, deadline time.Time) er
 				return
 			}
 			errs[i] = d.evict(ctx, node, &pods[i], left)
-		}()
+		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		if errors.Is(context.Cause(ctx), ErrDeadlineExceeded) && ctx.Err() != nil {
-			n, blocked := left.snapshot()
-			return fmt.Errorf("%w at %s for node %s with %d pods left (blocked by a PodDisruptionBudget: %v)",
-				ErrDeadlineExceeded, deadline.UTC().Format(time.RFC3339), node, n, blocked)
+	return errors.Join(errs...)
+}
+
+// guardCordon ends the round with ErrUncordoned once the node is schedulable again (the agent's
+// uncordon, served by any replica, or an administrator's), so that no round goes on emptying a
+// node the scheduler fills again. It returns when ctx ends.
+func (d *Drainer) guardCordon(ctx context.Context, node string, stop context.CancelCauseFunc) {
+	for {
+		if err := d.wait(ctx, d.pollInterval()); err != nil {
+			return
 		}
-		return fmt.Errorf("drain: node %s: %w", node, err)
+		if err := d.stillCordoned(ctx, node); err != nil {
+			stop(err)
+			return
+		}
 	}
-	return nil
 }
 
 // Verdict says, after deadline, how a drain of node ended, from the state of the cluster rather
 // than from memory: nil when the node is cordoned and has no pod left to evict (drained in time,
-// perhaps by another API-server replica), ErrDeadlineExceeded naming the pods left otherwise.
+// perhaps by another API-server replica), a *PodsLeftError wrapping ErrDeadlineExceeded naming
+// the pods left otherwise.
 func (d *Drainer) Verdict(ctx context.Context, node string, deadline time.Time) error {
 	at := deadline.UTC().Format(time.RFC3339)
 	n, err := d.Client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
@@ -136,11 +235,9 @@ func (d *Drainer) Verdict(ctx context.Context, node string, deadline time.Time) 
 	if len(pods) == 0 {
 		return nil
 	}
-	names := make([]string, len(pods))
-	for i := range pods {
-		names[i] = pods[i].Namespace + "/" + pods[i].Name
-	}
-	return fmt.Errorf("%w at %s for node %s with %d pods left: %v", ErrDeadlineExceeded, at, node, len(pods), names)
+	e := newPodsLeft(pods).error(node)
+	e.Deadline = deadline
+	return e
 }
 
 // podsToEvict lists the node's pods and filters them with kubectl's drain filters: DaemonSet
@@ -188,7 +285,7 @@ func skipDaemonSetPods(pod corev1.Pod) kdrain.PodDeleteStatus {
 func (d *Drainer) evict(ctx context.Context, node string, pod *corev1.Pod, left *podsLeft) error {
 	key := pod.Namespace + "/" + pod.Name
 	h := d.helper(ctx)
-	failures := 0
+	backoff := wait.Backoff{Duration: d.retryDelay(), Factor: 2, Jitter: 0.5, Steps: math.MaxInt32, Cap: maxRetryDelay}
 	for {
 		// Another API-server replica may have uncordoned the node (the agent's uncordon went
 		// there): stop evicting from a node that is schedulable again.
@@ -213,8 +310,7 @@ func (d *Drainer) evict(ctx context.Context, node string, pod *corev1.Pod, left 
 		default:
 			// Not a PDB answer: back off exponentially (with jitter, capped at a minute) so a
 			// struggling kube-apiserver is not hammered by every drain at once.
-			failures++
-			delay = wait.Jitter(min(d.retryDelay()<<min(failures-1, 6), time.Minute), 0.5)
+			delay = backoff.Step()
 			d.observe(Event{Kind: EventRetry, Node: node, Pod: key, PodsLeft: left.count(), Err: err})
 		}
 		if err := d.wait(ctx, delay); err != nil {
@@ -222,9 +318,6 @@ func (d *Drainer) evict(ctx context.Context, node string, pod *corev1.Pod, left 
 		}
 	}
 }
-
-// ErrUncordoned stops a drain whose node became schedulable again.
-var ErrUncordoned = errors.New("drain: the node was uncordoned during the drain")
 
 // stillCordoned returns ErrUncordoned when the node is schedulable again. A failed read is not
 // a reason to stop: the eviction that follows fails or succeeds on its own.
@@ -282,6 +375,13 @@ func (d *Drainer) retryDelay() time.Duration {
 	return d.RetryDelay
 }
 
+func (d *Drainer) roundTime() time.Duration {
+	if d.RoundTime <= 0 {
+		return DefaultRoundTime
+	}
+	return d.RoundTime
+}
+
 func (d *Drainer) pollInterval() time.Duration {
 	if d.PollInterval <= 0 {
 		return DefaultPollInterval
@@ -296,25 +396,33 @@ func (d *Drainer) concurrency() int {
 	return d.Concurrency
 }
 
-// podsLeft counts the pods of one drain not yet gone, and those a PDB blocks.
+// podsLeft tracks the pods of one round not yet gone, and those a PDB blocks.
 type podsLeft struct {
 	mu      sync.Mutex
-	n       int
+	left    map[string]bool
 	blocked map[string]bool
+}
+
+func newPodsLeft(pods []corev1.Pod) *podsLeft {
+	p := &podsLeft{left: make(map[string]bool, len(pods)), blocked: map[string]bool{}}
+	for i := range pods {
+		p.left[pods[i].Namespace+"/"+pods[i].Name] = true
+	}
+	return p
 }
 
 func (p *podsLeft) count() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.n
+	return len(p.left)
 }
 
 func (p *podsLeft) done(key string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.n--
+	delete(p.left, key)
 	delete(p.blocked, key)
-	return p.n
+	return len(p.left)
 }
 
 func (p *podsLeft) block(key string) {
@@ -329,13 +437,13 @@ func (p *podsLeft) unblock(key string) {
 	delete(p.blocked, key)
 }
 
-func (p *podsLeft) snapshot() (int, []string) {
+// error names the pods left and the blocked ones.
+func (p *podsLeft) error(node string) *PodsLeftError {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	keys := make([]string, 0, len(p.blocked))
-	for k := range p.blocked {
-		keys = append(keys, k)
+	e := &PodsLeftError{Node: node, Pods: slices.Sorted(maps.Keys(p.left))}
+	if len(p.blocked) > 0 {
+		e.Blocked = slices.Sorted(maps.Keys(p.blocked))
 	}
-	sort.Strings(keys)
-	return p.n, keys
+	return e
 }

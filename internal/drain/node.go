@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,6 +20,9 @@ const (
 	// AnnotationCordoned is set when Brupop cordoned the node; Uncordon only uncordons such nodes.
 	// It is v2.CordonedAnnotation.
 	AnnotationCordoned = v2.CordonedAnnotation
+	// AnnotationCordonTime is when the drain's cordon began (RFC 3339); drain deadlines count
+	// from it. It is v2.CordonTimeAnnotation.
+	AnnotationCordonTime = v2.CordonTimeAnnotation
 	// AnnotationLBExcluded is set when Brupop added v2.ExcludeFromLBLabel; RemoveExclusionFromLB
 	// only removes the label from such nodes.
 	AnnotationLBExcluded = "brupop.bottlerocket.aws/lb-excluded-by-brupop"
@@ -32,37 +36,62 @@ type Nodes struct {
 	Client kubernetes.Interface
 }
 
-// Cordon marks the node unschedulable. It reports whether Brupop cordoned it now or earlier
-// (false: an administrator had cordoned it, and Uncordon will leave it cordoned).
-func (n Nodes) Cordon(ctx context.Context, name string) (bool, error) {
-	ours := false
+// Cordon is what Nodes.Cordon found or did.
+type Cordon struct {
+	// Ours reports that Brupop cordoned the node, now or earlier; false when an administrator
+	// had cordoned it, and Uncordon will leave it cordoned.
+	Ours bool
+	// Started reports that this call began the cordon of a drain: it cordoned the node, or found
+	// it cordoned without a cordon time and started counting.
+	Started bool
+	// Since is the cordon time, from AnnotationCordonTime: what a drain's deadline counts from.
+	Since time.Time
+}
+
+// Cordon marks the node unschedulable and returns its cordon time, setting AnnotationCordonTime
+// to now when the node was schedulable, or is cordoned without a valid cordon time. A node that
+// someone uncordoned since is cordoned anew, with a new cordon time.
+func (n Nodes) Cordon(ctx context.Context, name string, now time.Time) (Cordon, error) {
+	var c Cordon
+	stamp := now.UTC().Format(time.RFC3339)
 	err := n.change(ctx, name, "cordon", func(node *corev1.Node) map[string]any {
-		if node.Spec.Unschedulable {
-			_, ours = node.Annotations[AnnotationCordoned]
+		if !node.Spec.Unschedulable {
+			c = Cordon{Ours: true, Started: true, Since: now}
+			return map[string]any{
+				"metadata": map[string]any{"annotations": map[string]any{AnnotationCordoned: "true", AnnotationCordonTime: stamp}},
+				"spec":     map[string]any{"unschedulable": true},
+			}
+		}
+		_, ours := node.Annotations[AnnotationCordoned]
+		if since, err := time.Parse(time.RFC3339, node.Annotations[AnnotationCordonTime]); err == nil {
+			c = Cordon{Ours: ours, Since: since}
 			return nil
 		}
-		ours = true
-		return map[string]any{
-			"metadata": map[string]any{"annotations": map[string]any{AnnotationCordoned: "true"}},
-			"spec":     map[string]any{"unschedulable": true},
-		}
+		c = Cordon{Ours: ours, Started: true, Since: now}
+		return map[string]any{"metadata": map[string]any{"annotations": map[string]any{AnnotationCordonTime: stamp}}}
 	})
-	return ours, err
+	return c, err
 }
 
 // Uncordon makes the node schedulable again if Brupop cordoned it, and otherwise leaves it as
-// it is. It reports whether it uncordoned the node.
+// it is; either way it removes the cordon time. It reports whether it uncordoned the node.
 func (n Nodes) Uncordon(ctx context.Context, name string) (bool, error) {
 	done := false
 	err := n.change(ctx, name, "uncordon", func(node *corev1.Node) map[string]any {
-		if _, ok := node.Annotations[AnnotationCordoned]; !ok {
-			return nil
+		done = false
+		_, ours := node.Annotations[AnnotationCordoned]
+		_, timed := node.Annotations[AnnotationCordonTime]
+		switch {
+		case ours:
+			done = node.Spec.Unschedulable
+			return map[string]any{
+				"metadata": map[string]any{"annotations": map[string]any{AnnotationCordoned: nil, AnnotationCordonTime: nil}},
+				"spec":     map[string]any{"unschedulable": false},
+			}
+		case timed:
+			return map[string]any{"metadata": map[string]any{"annotations": map[string]any{AnnotationCordonTime: nil}}}
 		}
-		done = node.Spec.Unschedulable
-		return map[string]any{
-			"metadata": map[string]any{"annotations": map[string]any{AnnotationCordoned: nil}},
-			"spec":     map[string]any{"unschedulable": false},
-		}
+		return nil
 	})
 	return done, err
 }

@@ -27,7 +27,7 @@ ip-10-0-1-25  Idle             1.20.0         -         0
 ip-10-0-1-26  Idle             1.19.0→1.20.0  -         0        Starting
 (node names end with .us-west-2.compute.internal)
 4 nodes (1.19.0 x3, 1.20.0 x1) | in flight 2/2 | waiting 1 (Backoff 1) | failed 1 | halted 1.21.0
-Rollout of 1.21.0 halted since 2024-05-06 09:00:00Z: 1 release failures (budget 1): n9: BootRolledBack
+Rollout of 1.21.0 halted since 2026-05-06 09:00:00Z: 1 release failures (budget 1): n9: BootRolledBack
   Resume: kubectl brupop resume 1.21.0
 `
 	if diff := cmp.Diff(want, b.String()); diff != "" {

@@ -43,7 +43,7 @@ func TestBuildStatus(t *testing.T) {
 			summary: "2 nodes (1.20.0 x1) | in flight 0/1 | waiting 0 | failed 0 | halted none"},
 		{name: "backoff after two failures lasts 2^2 minutes",
 			in:      fleet(node("n1", failed(2, -time.Minute, "DrainTimeout: pdb")), node("n2", upToDate())),
-			rows:    []string{"n1 Waiting Backoff until 2024-05-06 10:04:00Z", "n2 UpToDate UpToDate"},
+			rows:    []string{"n1 Waiting Backoff until 2026-05-06 10:04:00Z", "n2 UpToDate UpToDate"},
 			summary: "2 nodes (1.19.0 x1, 1.20.0 x1) | in flight 0/1 | waiting 1 (Backoff 1) | failed 1 | halted none"},
 		{name: "paused",
 			in:      fleet(policy(v2.FleetPolicySpec{Paused: true}), node("n1")),
@@ -55,8 +55,8 @@ func TestBuildStatus(t *testing.T) {
 			summary: "1 nodes (1.19.0 x1) | in flight 0/1 | waiting 1 (Halted 1) | failed 0 | halted 1.20.0"},
 		{name: "window closed until 02:00 the next day",
 			in:      fleet(env("unlimited", "* * 2 * * * *"), node("n1")),
-			rows:    []string{"n1 Waiting WaitingForWindow until 2024-05-07 02:00:00Z"},
-			summary: "1 nodes (1.19.0 x1) | in flight 0/unlimited | waiting 1 (WaitingForWindow 1) | failed 0 | halted none | window closed until 2024-05-07 02:00:00Z"},
+			rows:    []string{"n1 Waiting WaitingForWindow until 2026-05-07 02:00:00Z"},
+			summary: "1 nodes (1.19.0 x1) | in flight 0/unlimited | waiting 1 (WaitingForWindow 1) | failed 0 | halted none | window closed until 2026-05-07 02:00:00Z"},
 		{name: "not opted in, not ready",
 			in:      fleet(node("n1", noLabel()), node("n2", notReady())),
 			rows:    []string{"n1 Waiting NotOptedIn", "n2 Waiting NodeNotReady"},
@@ -111,7 +111,7 @@ func TestBuildStatusReadsTheAppliedSettings(t *testing.T) {
 	}
 	sum := st.Summary
 	if sum.Concurrency != "3" || sum.Schedule != "* * 10-23 * * * * (Asia/Tokyo)" || sum.ControllerNode != "n9" ||
-		sum.ControllerSource != "FleetPolicy brupop-bottlerocket-aws/default status.applied (generation 1, since 2024-05-06 09:00:00Z)" {
+		sum.ControllerSource != "FleetPolicy brupop-bottlerocket-aws/default status.applied (generation 1, since 2026-05-06 09:00:00Z)" {
 		t.Errorf("Summary = concurrency %q, schedule %q, controller node %q, source %q", sum.Concurrency, sum.Schedule, sum.ControllerNode, sum.ControllerSource)
 	}
 	if want := "FleetPolicy brupop-bottlerocket-aws/default is at generation 2 and the controller last acted on generation 1"; !strings.Contains(sum.PolicyPending, want) {

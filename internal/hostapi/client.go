@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptrace"
 	"sync/atomic"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // DefaultSocketPath is where Bottlerocket serves its API.
@@ -79,6 +82,12 @@ func (o Options) withDefaults() Options {
 		o.Clock = realClock{}
 	}
 	return o
+}
+
+// backoff is the retry policy of one command: attempt n waits between half and all of
+// min(RetryBase*2^n, RetryMax), so that hosts retrying together spread out.
+func (o Options) backoff() wait.Backoff {
+	return wait.Backoff{Duration: o.RetryBase / 2, Factor: 2, Jitter: 1, Steps: math.MaxInt32, Cap: o.RetryMax / 2}
 }
 
 // Client talks to one host API. It is safe for concurrent use, but the host runs one update

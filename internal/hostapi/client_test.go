@@ -255,29 +255,6 @@ func TestRebootWithoutSocketIsAnError(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	cases := []struct {
-		name     string
-		attempt  int
-		jitter   float64
-		min, max time.Duration
-	}{
-		{"first retry without jitter is half the base", 0, 0, 500 * time.Millisecond, 500 * time.Millisecond},
-		{"first retry with full jitter stays under the base", 0, 0.999, 500 * time.Millisecond, time.Second},
-		{"doubles per attempt", 3, 0, 4 * time.Second, 4 * time.Second},
-		{"capped", 10, 0.999, 15 * time.Second, 30 * time.Second},
-		{"huge attempt does not overflow", 1000, 0.5, 15 * time.Second, 30 * time.Second},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got := hostapi.Backoff(tc.attempt, time.Second, 30*time.Second, tc.jitter)
-			if got < tc.min || got > tc.max {
-				t.Errorf("Backoff(%d, 1s, 30s, %v) = %s, want in [%s, %s]", tc.attempt, tc.jitter, got, tc.min, tc.max)
-			}
-		})
-	}
-}
-
 func TestTransactionPendingDocuments(t *testing.T) {
 	cases := []struct {
 		name    string

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Refresh asks the host to look for updates and waits for the result: the returned status lists
@@ -37,7 +38,7 @@ func (c *Client) Deactivate(ctx context.Context) (Status, error) {
 //   - an error wrapping ErrSuperseded when another command overwrote the result;
 //   - the last error when MaxErrors requests in a row failed, or ctx's error.
 func (c *Client) Run(ctx context.Context, cmd CommandType) (Status, error) {
-	w := &waiter{c: c, cmd: cmd, limit: c.deadline(cmd)}
+	w := &waiter{c: c, cmd: cmd, limit: c.deadline(cmd), backoff: c.opts.backoff()}
 	w.deadline = c.opts.Clock.Now().Add(w.limit)
 	base, err := w.readStatus(ctx)
 	if err != nil {
@@ -72,7 +73,7 @@ type waiter struct {
 	cmd      CommandType
 	limit    time.Duration
 	deadline time.Time
-	attempt  int   // backoff exponent
+	backoff  wait.Backoff
 	errs     int   // failed requests in a row, 423 excepted
 	last     error // the most recent failure
 }
@@ -172,9 +173,7 @@ func (w *waiter) retry(ctx context.Context, err error) error {
 			return fmt.Errorf("hostapi: %s: %d failed requests in a row: %w", w.cmd, w.errs, err)
 		}
 	}
-	d := Backoff(w.attempt, w.c.opts.RetryBase, w.c.opts.RetryMax, rand.Float64())
-	w.attempt++
-	return w.pause(ctx, d)
+	return w.pause(ctx, w.backoff.Step())
 }
 
 // pause waits d, or until the deadline, ctx's end or the deadline already passed.
@@ -193,19 +192,4 @@ func (w *waiter) pause(ctx context.Context, d time.Duration) error {
 	case <-w.c.opts.Clock.After(min(d, left)):
 		return nil
 	}
-}
-
-// Backoff returns the pause before retry number attempt (from 0): half of
-// min(base*2^attempt, maxDelay) plus jitter times the other half, so that jitter in [0, 1)
-// spreads hosts that retry together.
-func Backoff(attempt int, base, maxDelay time.Duration, jitter float64) time.Duration {
-	d := base
-	for i := 0; i < attempt && d > 0 && d < maxDelay; i++ {
-		d *= 2
-	}
-	if d <= 0 || d > maxDelay {
-		d = maxDelay
-	}
-	half := d / 2
-	return half + time.Duration(jitter*float64(d-half))
 }

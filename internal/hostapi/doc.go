@@ -11,6 +11,7 @@
 // *APIError for any unexpected HTTP answer and *CommandFailedError for a command the host ran and
 // reported as failed.
 //
-// The package uses only the standard library. Its test double, a simulated host serving a real
+// The package uses only the standard library, and apimachinery's wait.Backoff for its retries.
+// Its test double, a simulated host serving a real
 // Unix socket, is package hostapitest.
 package hostapi

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bottlerocket-os/brupop-go/internal/fixture"
 	"github.com/bottlerocket-os/brupop-go/internal/window"
 )
 
@@ -13,16 +14,16 @@ import (
 func benchFleet() Fleet {
 	f := Fleet{ControllerNode: "n00042", LastRunEnd: t0.Add(-time.Hour)}
 	for i := range 5000 {
-		var opts []memberOpt
+		var opts []fixture.Option
 		switch {
 		case i%100 == 0:
-			opts = append(opts, inState(staged, -time.Minute, staged))
+			opts = append(opts, fixture.Updating(staged, -time.Minute, staged))
 		case i%100 == 1:
-			opts = append(opts, inState(mon, -time.Minute, mon))
+			opts = append(opts, fixture.Updating(mon, -time.Minute, mon))
 		case i%50 == 2:
-			opts = append(opts, crashes(3, -time.Minute, "HostAPIError: 500"))
+			opts = append(opts, fixture.Crashed(3, -time.Minute, "HostAPIError: 500"))
 		case i%3 == 0:
-			opts = append(opts, upToDate())
+			opts = append(opts, fixture.UpToDate())
 		}
 		f.Members = append(f.Members, member(fmt.Sprintf("n%05d", i), opts...))
 	}

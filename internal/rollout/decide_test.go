@@ -6,6 +6,7 @@ import (
 	"time"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/fixture"
 	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 	"github.com/bottlerocket-os/brupop-go/internal/window"
 	"github.com/google/go-cmp/cmp"
@@ -55,7 +56,7 @@ func policy(mod func(*Policy)) Policy {
 
 func TestDecide(t *testing.T) {
 	closed := window.MustParse("* * 22-23 * * * *", time.UTC) // t0 is 10:00
-	trigger := window.MustParse("0 0 10 * * Mon *", time.UTC) // t0 is Monday 10:00
+	trigger := window.MustParse("0 0 10 * * Wed *", time.UTC) // t0 is Wednesday 10:00
 	cases := []struct {
 		name   string
 		fleet  Fleet
@@ -65,32 +66,32 @@ func TestDecide(t *testing.T) {
 		{name: "fills every free slot in one pass, by name",
 			fleet:  Fleet{Members: idleFleet(5)},
 			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Count: 3} }),
-			want: summary{Started: []string{"n01", "n02", "n03"}, InFlight: 3,
-				Waiting: map[string]WaitReason{"n04": WaitConcurrency, "n05": WaitConcurrency}}},
+			want: summary{Started: []string{"node-0", "node-1", "node-2"}, InFlight: 3,
+				Waiting: map[string]WaitReason{"node-3": WaitConcurrency, "node-4": WaitConcurrency}}},
 		{name: "nodes in flight use slots and progress",
-			fleet:  Fleet{Members: append(idleFleet(3), member("a", inState(staged, 0, staged)), member("b", inState(reboot, 0, staged)))},
+			fleet:  Fleet{Members: append(idleFleet(3), member("a", fixture.Updating(staged, 0, staged)), member("b", fixture.Updating(reboot, 0, staged)))},
 			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Count: 3} }),
-			want: summary{Started: []string{"n01"}, Progress: map[string]v2.State{"a": reboot}, InFlight: 3,
-				Waiting: map[string]WaitReason{"n02": WaitConcurrency, "n03": WaitConcurrency}, Requeue: 1201 * time.Second}},
+			want: summary{Started: []string{"node-0"}, Progress: map[string]v2.State{"a": reboot}, InFlight: 3,
+				Waiting: map[string]WaitReason{"node-1": WaitConcurrency, "node-2": WaitConcurrency}, Requeue: 1201 * time.Second}},
 		{name: "percentage of opted-in nodes, rounded up",
-			fleet:  Fleet{Members: append(idleFleet(9), member("x", optedOut()))},
+			fleet:  Fleet{Members: append(idleFleet(9), member("x", fixture.OptedOut()))},
 			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Percent: 30} }),
-			want: summary{Started: []string{"n01", "n02", "n03"}, InFlight: 3, Waiting: map[string]WaitReason{
-				"n04": WaitConcurrency, "n05": WaitConcurrency, "n06": WaitConcurrency, "n07": WaitConcurrency, "n08": WaitConcurrency, "n09": WaitConcurrency, "x": WaitNotOptedIn}}},
+			want: summary{Started: []string{"node-0", "node-1", "node-2"}, InFlight: 3, Waiting: map[string]WaitReason{
+				"node-3": WaitConcurrency, "node-4": WaitConcurrency, "node-5": WaitConcurrency, "node-6": WaitConcurrency, "node-7": WaitConcurrency, "node-8": WaitConcurrency, "x": WaitNotOptedIn}}},
 		{name: "unlimited starts all",
 			fleet:  Fleet{Members: idleFleet(4)},
 			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Unlimited: true} }),
-			want:   summary{Started: []string{"n01", "n02", "n03", "n04"}, InFlight: 4}},
+			want:   summary{Started: []string{"node-0", "node-1", "node-2", "node-3"}, InFlight: 4}},
 		{name: "lowest crash count first, then name",
-			fleet:  Fleet{Members: []Member{member("a", crashes(2, -48*time.Hour, "")), member("b", crashes(1, -48*time.Hour, "")), member("c"), member("d", crashes(1, -48*time.Hour, ""))}},
+			fleet:  Fleet{Members: []Member{member("a", fixture.Crashed(2, -48*time.Hour, "")), member("b", fixture.Crashed(1, -48*time.Hour, "")), member("c"), member("d", fixture.Crashed(1, -48*time.Hour, ""))}},
 			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Count: 2} }),
 			want:   summary{Started: []string{"c", "b"}, InFlight: 2, Waiting: map[string]WaitReason{"a": WaitConcurrency, "d": WaitConcurrency}}},
 		{name: "controller-detected failures count like crash_count: failed monitoring goes after a clean node",
-			fleet:  Fleet{Members: []Member{member("a", recorded(1, -48*time.Hour)), member("b"), member("c", crashes(1, -48*time.Hour, ""), recorded(1, -48*time.Hour)), member("d", crashes(1, -48*time.Hour, ""))}},
+			fleet:  Fleet{Members: []Member{member("a", recorded(1, -48*time.Hour)), member("b"), member("c", fixture.Crashed(1, -48*time.Hour, ""), recorded(1, -48*time.Hour)), member("d", fixture.Crashed(1, -48*time.Hour, ""))}},
 			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Count: 2} }),
 			want:   summary{Started: []string{"b", "a"}, InFlight: 2, Waiting: map[string]WaitReason{"c": WaitConcurrency, "d": WaitConcurrency}}},
 		{name: "controller's own node last even with the lowest crash count",
-			fleet:  Fleet{Members: []Member{member("a", crashes(3, -48*time.Hour, "")), member("own")}, ControllerNode: "own"},
+			fleet:  Fleet{Members: []Member{member("a", fixture.Crashed(3, -48*time.Hour, "")), member("own")}, ControllerNode: "own"},
 			policy: policy(nil),
 			want:   summary{Started: []string{"a"}, InFlight: 1, Waiting: map[string]WaitReason{"own": WaitOwnNodeLast}}},
 		{name: "own node starts when a slot is left",
@@ -98,20 +99,20 @@ func TestDecide(t *testing.T) {
 			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Count: 2} }),
 			want:   summary{Started: []string{"a", "own"}, InFlight: 2}},
 		{name: "closed window starts nothing but nodes in flight progress",
-			fleet:  Fleet{Members: []Member{member("a"), member("b", inState(staged, 0, staged))}},
+			fleet:  Fleet{Members: []Member{member("a"), member("b", fixture.Updating(staged, 0, staged))}},
 			policy: policy(func(p *Policy) { p.Schedule = closed; p.Concurrency = Concurrency{Count: 5} }),
 			want: summary{Progress: map[string]v2.State{"b": reboot}, InFlight: 1, Waiting: map[string]WaitReason{"a": WaitWindowClosed},
 				Requeue: 12 * time.Hour}},
 		{name: "paused starts nothing but nodes in flight progress",
-			fleet:  Fleet{Members: []Member{member("a"), member("b", inState(reboot, 0, reboot))}},
+			fleet:  Fleet{Members: []Member{member("a"), member("b", fixture.Updating(reboot, 0, reboot))}},
 			policy: policy(func(p *Policy) { p.Paused = true; p.Concurrency = Concurrency{Count: 5} }),
 			want:   summary{Progress: map[string]v2.State{"b": mon}, InFlight: 1, Waiting: map[string]WaitReason{"a": WaitPaused}}},
 		{name: "not ready and opted-out nodes do not start",
-			fleet:  Fleet{Members: []Member{member("a", notReady()), member("b", optedOut()), member("c", upToDate())}},
+			fleet:  Fleet{Members: []Member{member("a", fixture.NotReady()), member("b", fixture.OptedOut()), member("c", fixture.UpToDate())}},
 			policy: policy(nil),
 			want:   summary{Waiting: map[string]WaitReason{"a": WaitNodeNotReady, "b": WaitNotOptedIn}}},
 		{name: "budget spent halts the version, other versions go on",
-			fleet: Fleet{Members: []Member{member("a"), member("b", target(vOther))},
+			fleet: Fleet{Members: []Member{member("a"), member("b", fixture.Offers(vOther))},
 				Ledger: []VersionLedger{{Version: vNew, Failures: []NodeFailure{releaseFailure("z", vNew, t0.Add(-time.Hour))}}}},
 			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Count: 5} }),
 			want: summary{Started: []string{"b"}, InFlight: 1, Waiting: map[string]WaitReason{"a": WaitHalted},
@@ -128,63 +129,63 @@ func TestDecide(t *testing.T) {
 			want:   summary{Started: []string{"a"}, InFlight: 1}},
 		{name: "release failure in this pass halts at once, the failed node recovers",
 			fleet: Fleet{Members: []Member{member("a"),
-				member("b", inState(reboot, 0, errRst), crashes(1, 0, statemachine.FormatFailureReason(statemachine.ReasonBootRolledBack, "booted 1.19.0")))}},
+				member("b", fixture.Updating(reboot, 0, errRst), fixture.Crashed(1, 0, statemachine.FormatFailureReason(statemachine.ReasonBootRolledBack, "booted 1.19.0")))}},
 			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Count: 5} }),
 			want: summary{Progress: map[string]v2.State{"b": idle}, InFlight: 1, Waiting: map[string]WaitReason{"a": WaitHalted},
 				Failed: map[string]string{"b": statemachine.ReasonBootRolledBack}, Halted: map[string][]string{vNew: {"b"}}}},
 		{name: "operational failure backs off without halting",
-			fleet: Fleet{Members: []Member{member("a", crashes(1, -time.Minute, "")),
-				member("b", inState(staged, 0, errRst), crashes(1, 0, "DrainTimeout: PDB"))}},
+			fleet: Fleet{Members: []Member{member("a", fixture.Crashed(1, -time.Minute, "")),
+				member("b", fixture.Updating(staged, 0, errRst), fixture.Crashed(1, 0, "DrainTimeout: PDB"))}},
 			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Count: 5} }),
 			want: summary{Progress: map[string]v2.State{"b": idle}, InFlight: 1, Waiting: map[string]WaitReason{"a": WaitBackoff},
 				Failed: map[string]string{"b": statemachine.ReasonDrainTimeout}, Requeue: 2 * time.Minute}},
 		{name: "a timed-out node frees its slot in the same pass",
-			fleet:  Fleet{Members: []Member{member("a"), member("b", inState(staged, -13*time.Minute, idle))}},
+			fleet:  Fleet{Members: []Member{member("a"), member("b", fixture.Updating(staged, -13*time.Minute, idle))}},
 			policy: policy(nil),
 			want: summary{Started: []string{"a"}, Progress: map[string]v2.State{"b": idle}, InFlight: 1,
 				Failed: map[string]string{"b": statemachine.ReasonStateTimeout}}},
 		{name: "monitoring gate holds the slot until the period ends",
-			fleet:  Fleet{Members: []Member{member("a"), member("b", inState(mon, -time.Minute, mon))}},
+			fleet:  Fleet{Members: []Member{member("a"), member("b", fixture.Updating(mon, -time.Minute, mon))}},
 			policy: policy(nil),
 			want:   summary{InFlight: 1, Waiting: map[string]WaitReason{"a": WaitConcurrency}, Requeue: 4 * time.Minute}},
 		{name: "a node reset to Idle and abandoned by its agent still holds its slot while cordoned",
-			fleet:  Fleet{Members: []Member{member("a", inState(idle, -200*time.Second, reboot), cordoned()), member("b")}},
+			fleet:  Fleet{Members: []Member{member("a", fixture.Updating(idle, -200*time.Second, reboot), fixture.Cordoned(true)), member("b")}},
 			policy: policy(nil),
 			want:   summary{InFlight: 1, Waiting: map[string]WaitReason{"b": WaitConcurrency}}},
 		{name: "a node reset to Idle and abandoned by its agent still holds its slot while NotReady",
-			fleet:  Fleet{Members: []Member{member("a", inState(idle, -200*time.Second, reboot), notReady()), member("b")}},
+			fleet:  Fleet{Members: []Member{member("a", fixture.Updating(idle, -200*time.Second, reboot), fixture.NotReady()), member("b")}},
 			policy: policy(nil),
 			want:   summary{InFlight: 1, Waiting: map[string]WaitReason{"b": WaitConcurrency}}},
 		{name: "a node reset to Idle and abandoned by its agent frees its slot once uncordoned and Ready",
-			fleet:  Fleet{Members: []Member{member("a", inState(idle, -200*time.Second, reboot)), member("b")}},
+			fleet:  Fleet{Members: []Member{member("a", fixture.Updating(idle, -200*time.Second, reboot)), member("b")}},
 			policy: policy(nil),
 			want:   summary{Started: []string{"b"}, InFlight: 1}},
 		{name: "a node reset to Idle and abandoned by its agent frees its slot once its Node is deleted",
-			fleet:  Fleet{Members: []Member{member("a", inState(idle, -200*time.Second, reboot), nodeGone()), member("b")}},
+			fleet:  Fleet{Members: []Member{nodeless("a", fixture.Updating(idle, -200*time.Second, reboot)), member("b")}},
 			policy: policy(nil),
 			want:   summary{Started: []string{"b"}, InFlight: 1}},
 		{name: "a node reset to Idle holds its slot until the reset deadline even if uncordoned and Ready",
-			fleet:  Fleet{Members: []Member{member("a", inState(idle, -60*time.Second, reboot)), member("b")}},
+			fleet:  Fleet{Members: []Member{member("a", fixture.Updating(idle, -60*time.Second, reboot)), member("b")}},
 			policy: policy(nil),
 			want:   summary{InFlight: 1, Waiting: map[string]WaitReason{"b": WaitConcurrency}, Requeue: 61 * time.Second}},
 		{name: "a cordoned Idle node counts once when it starts",
-			fleet:  Fleet{Members: []Member{member("a", cordoned()), member("b")}},
+			fleet:  Fleet{Members: []Member{member("a", fixture.Cordoned(true)), member("b")}},
 			policy: policy(func(p *Policy) { p.Concurrency = Concurrency{Count: 2} }),
 			want:   summary{Started: []string{"a", "b"}, InFlight: 2}},
 		{name: "a cordoned Idle node takes the only slot once",
-			fleet:  Fleet{Members: []Member{member("a", cordoned()), member("b")}},
+			fleet:  Fleet{Members: []Member{member("a", fixture.Cordoned(true)), member("b")}},
 			policy: policy(nil),
 			want:   summary{Started: []string{"a"}, InFlight: 1, Waiting: map[string]WaitReason{"b": WaitConcurrency}}},
 		{name: "a version first seen now soaks: nothing starts, wake when the soak ends",
 			fleet:  Fleet{Members: idleFleet(2)},
 			policy: policy(func(p *Policy) { p.ReleaseSoak = time.Hour }),
-			want:   summary{Waiting: map[string]WaitReason{"n01": WaitSoaking, "n02": WaitSoaking}, Requeue: time.Hour}},
+			want:   summary{Waiting: map[string]WaitReason{"node-0": WaitSoaking, "node-1": WaitSoaking}, Requeue: time.Hour}},
 		{name: "a version seen long enough ago starts",
 			fleet:  Fleet{Members: idleFleet(2), Releases: map[string]time.Time{vNew: t0.Add(-2 * time.Hour)}},
 			policy: policy(func(p *Policy) { p.ReleaseSoak = time.Hour; p.Concurrency = Concurrency{Count: 2} }),
-			want:   summary{Started: []string{"n01", "n02"}, InFlight: 2}},
+			want:   summary{Started: []string{"node-0", "node-1"}, InFlight: 2}},
 		{name: "a version maxVersion picks is not soaked",
-			fleet: Fleet{Members: []Member{member("a", func(m *Member) { m.Shadow.Status.TargetVersion = vOther })},
+			fleet: Fleet{Members: []Member{member("a", fixture.Offers(vOther))},
 				Releases: map[string]time.Time{vOther: t0}},
 			policy: policy(func(p *Policy) {
 				p.ReleaseSoak = time.Hour
@@ -205,43 +206,43 @@ func TestDecide(t *testing.T) {
 		{name: "a halted version says halted, not soaking",
 			fleet:  Fleet{Members: idleFleet(1), Ledger: []VersionLedger{{Version: vNew, Failures: []NodeFailure{releaseFailure("x", vNew, t0.Add(-time.Minute))}}}},
 			policy: policy(func(p *Policy) { p.ReleaseSoak = time.Hour }),
-			want:   summary{Waiting: map[string]WaitReason{"n01": WaitHalted}, Halted: map[string][]string{vNew: {"x"}}}},
+			want:   summary{Waiting: map[string]WaitReason{"node-0": WaitHalted}, Halted: map[string][]string{vNew: {"x"}}}},
 		{name: "one zone at a time: the first candidate's zone fills, the others wait",
-			fleet: Fleet{Members: []Member{member("a1", inZone("a")), member("a2", inZone("a")), member("b1", inZone("b")), member("x")}},
+			fleet: Fleet{Members: []Member{member("a1", fixture.Zone("a")), member("a2", fixture.Zone("a")), member("b1", fixture.Zone("b")), member("x")}},
 			policy: policy(func(p *Policy) {
 				p.Concurrency = Concurrency{Unlimited: true}
-				p.Zones = &Zones{Label: zoneLabel, MaxInFlight: 1}
+				p.Zones = &Zones{Label: v2.DefaultZoneLabel, MaxInFlight: 1}
 			}),
 			want: summary{Started: []string{"a1", "a2"}, InFlight: 2, Waiting: map[string]WaitReason{"b1": WaitZones, "x": WaitZones}}},
 		{name: "a zone in flight keeps the slots for itself, within the concurrency",
-			fleet: Fleet{Members: []Member{member("a1", inZone("a")), member("b1", inZone("b"), inState(staged, 0, idle)),
-				member("b2", inZone("b")), member("b3", inZone("b"))}},
+			fleet: Fleet{Members: []Member{member("a1", fixture.Zone("a")), member("b1", fixture.Zone("b"), fixture.Updating(staged, 0, idle)),
+				member("b2", fixture.Zone("b")), member("b3", fixture.Zone("b"))}},
 			policy: policy(func(p *Policy) {
 				p.Concurrency = Concurrency{Count: 2}
-				p.Zones = &Zones{Label: zoneLabel, MaxInFlight: 1}
+				p.Zones = &Zones{Label: v2.DefaultZoneLabel, MaxInFlight: 1}
 			}),
 			want: summary{Started: []string{"b2"}, InFlight: 2, Requeue: 721 * time.Second,
 				Waiting: map[string]WaitReason{"a1": WaitZones, "b3": WaitConcurrency}}},
 		{name: "two zones at once; nodes without the label are a zone of their own",
-			fleet: Fleet{Members: []Member{member("a1", inZone("a")), member("b1", inZone("b")), member("c1", inZone("c")), member("x")}},
+			fleet: Fleet{Members: []Member{member("a1", fixture.Zone("a")), member("b1", fixture.Zone("b")), member("c1", fixture.Zone("c")), member("x")}},
 			policy: policy(func(p *Policy) {
 				p.Concurrency = Concurrency{Unlimited: true}
-				p.Zones = &Zones{Label: zoneLabel, MaxInFlight: 2}
+				p.Zones = &Zones{Label: v2.DefaultZoneLabel, MaxInFlight: 2}
 			}),
 			want: summary{Started: []string{"a1", "b1"}, InFlight: 2, Waiting: map[string]WaitReason{"c1": WaitZones, "x": WaitZones}}},
 		{name: "oneshot trigger starts a run that outlives the trigger",
 			fleet:  Fleet{Members: idleFleet(2), LastRunEnd: t0.Add(-time.Hour)},
 			policy: policy(func(p *Policy) { p.Schedule = trigger }),
-			want: summary{Started: []string{"n01"}, InFlight: 1, Waiting: map[string]WaitReason{"n02": WaitConcurrency},
+			want: summary{Started: []string{"node-0"}, InFlight: 1, Waiting: map[string]WaitReason{"node-1": WaitConcurrency},
 				RunEnd: t0.Add(-time.Hour)}},
 		{name: "oneshot run ends when nothing is left to start",
 			fleet:  Fleet{Members: idleFleet(1), LastRunEnd: t0.Add(-time.Hour)},
 			policy: policy(func(p *Policy) { p.Schedule = trigger }),
-			want:   summary{Started: []string{"n01"}, InFlight: 1, RunEnd: t0}},
+			want:   summary{Started: []string{"node-0"}, InFlight: 1, RunEnd: t0}},
 		{name: "oneshot with no recorded run waits for the next trigger",
 			fleet:  Fleet{Members: idleFleet(1)},
 			policy: policy(func(p *Policy) { p.Schedule = trigger }),
-			want:   summary{Waiting: map[string]WaitReason{"n01": WaitWindowClosed}, RunEnd: t0, Requeue: 7 * 24 * time.Hour}},
+			want:   summary{Waiting: map[string]WaitReason{"node-0": WaitWindowClosed}, RunEnd: t0, Requeue: 7 * 24 * time.Hour}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -318,9 +319,9 @@ func TestParseConcurrency(t *testing.T) {
 func TestDecideKeepsWhenReleasesWereFirstSeen(t *testing.T) {
 	fleet := Fleet{
 		Members: []Member{
-			member("a"), // offers vNew, first seen an hour ago
-			member("b", func(m *Member) { m.Shadow.Status.TargetVersion = vOther }), // offers vOther, new
-			member("c", func(m *Member) { m.Shadow.Status.CurrentVersion = vNew }),  // up to date
+			member("a"),                         // offers vNew, first seen an hour ago
+			member("b", fixture.Offers(vOther)), // offers vOther, new
+			member("c", fixture.UpToDate()),     // up to date
 		},
 		Releases: map[string]time.Time{vNew: t0.Add(-time.Hour), "1.18.0": t0.Add(-48 * time.Hour)},
 	}

@@ -1,21 +1,22 @@
 package rollout
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/fixture"
 	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-var t0 = time.Date(2024, 5, 6, 10, 0, 0, 0, time.UTC)
+// The fixture's time and versions, under the tables' short names: durations are offsets from
+// t0; nodes run vOld and are offered vNew; vOther is another release.
+var t0 = fixture.T0
 
 const (
-	vOld   = "1.19.0"
-	vNew   = "1.20.0"
-	vOther = "1.21.0"
+	vOld   = fixture.Old
+	vNew   = fixture.New
+	vOther = fixture.Fix
 
 	idle   = v2.StateIdle
 	staged = v2.StateStagedAndPerformedUpdate
@@ -24,106 +25,58 @@ const (
 	errRst = v2.StateErrorReset
 )
 
-type memberOpt func(*Member)
-
-// member returns an opted-in, Ready node that runs vOld, wants vNew and is Idle.
-func member(node string, opts ...memberOpt) Member {
-	m := Member{
-		Shadow: &v2.BottlerocketShadow{
-			ObjectMeta: metav1.ObjectMeta{Name: v2.ShadowName(node)},
-			Spec:       v2.BottlerocketShadowSpec{State: idle},
-			Status:     &v2.BottlerocketShadowStatus{CurrentState: idle, CurrentVersion: vOld, TargetVersion: vNew},
-		},
-		Node:    statemachine.NodeFacts{Ready: true, ReadySince: t0.Add(-time.Hour), PodsReady: true},
-		OptedIn: true,
-	}
-	for _, o := range opts {
-		o(&m)
-	}
-	return m
+// member returns the member of fixture.Pair(node, opts...): by default an opted-in, Ready node
+// that runs vOld, is offered vNew and is Idle.
+func member(node string, opts ...fixture.Option) Member {
+	n, s := fixture.Pair(node, opts...)
+	return MemberOf(s, n, nil)
 }
 
-// inState puts the node mid-update: spec state set at t0+at towards vNew, status reported.
-func inState(spec v2.State, at time.Duration, status v2.State) memberOpt {
-	return func(m *Member) {
-		v := vNew
-		m.Shadow.Spec = v2.BottlerocketShadowSpec{State: spec, StateTransitionTimestamp: mt(t0.Add(at)), Version: &v}
-		m.Shadow.Status.CurrentState = status
-		if status == reboot || status == mon {
-			m.Shadow.Status.CurrentVersion = vNew
-		}
-	}
+// nodeless returns the member of a shadow whose Node was deleted.
+func nodeless(node string, opts ...fixture.ShadowOpt) Member {
+	return MemberOf(fixture.Shadow(node, opts...), nil, nil)
 }
 
-func crashes(n uint32, at time.Duration, reason string) memberOpt {
-	return func(m *Member) {
-		m.Shadow.Status.CrashCount = n
-		m.Shadow.Status.StateTransitionFailureTimestamp = mt(t0.Add(at))
-		m.Shadow.Status.FailureReason = reason
+// idleFleet returns the members of fixture.Fleet(n): idle nodes node-0 ... offered vNew.
+func idleFleet(n int) []Member {
+	nodes, shadows := fixture.Fleet(n, nil)
+	ms := make([]Member, n)
+	for i := range ms {
+		ms[i] = MemberOf(shadows[i], nodes[i], nil)
 	}
+	return ms
 }
 
 // recorded sets the controller's failure Record: count failures, the last at t0+at.
-func recorded(count int32, at time.Duration) memberOpt {
-	return func(m *Member) {
-		r := statemachine.Record{Count: count, At: t0.Add(at), Reason: statemachine.ReasonMonitoringFailed}
-		m.Shadow.Annotations = map[string]string{statemachine.RecordAnnotation: r.String()}
-	}
-}
-
-func target(v string) memberOpt { return func(m *Member) { m.Shadow.Status.TargetVersion = v } }
-
-func upToDate() memberOpt { return target(vOld) }
-
-func notReady() memberOpt { return func(m *Member) { m.Node.Ready = false } }
-
-// cordoned marks the Node as cordoned by Brupop.
-func cordoned() memberOpt { return func(m *Member) { m.Node.Cordoned = true } }
-
-// nodeGone marks the Node as deleted, as statemachine.FactsOf sees a missing Node.
-func nodeGone() memberOpt {
-	return func(m *Member) { m.Node = statemachine.NodeFacts{PodsReady: true, Missing: true} }
-}
-
-func optedOut() memberOpt { return func(m *Member) { m.OptedIn = false } }
-
-func mt(t time.Time) *metav1.Time { x := metav1.NewTime(t); return &x }
-
-// zoneLabel is the label the tests' Zones read.
-const zoneLabel = v2.DefaultZoneLabel
-
-// inZone puts the node in zone.
-func inZone(zone string) memberOpt {
-	return func(m *Member) { m.NodeLabels = map[string]string{zoneLabel: zone} }
-}
-
-// idleFleet returns n idle nodes n01..nNN wanting vNew.
-func idleFleet(n int) []Member {
-	ms := make([]Member, n)
-	for i := range ms {
-		ms[i] = member(fmt.Sprintf("n%02d", i+1))
-	}
-	return ms
+func recorded(count int32, at time.Duration) fixture.ShadowOpt {
+	r := statemachine.Record{Count: count, At: t0.Add(at), Reason: statemachine.ReasonMonitoringFailed}
+	return fixture.Annotate(statemachine.RecordAnnotation, r.String())
 }
 
 func releaseFailure(node, version string, at time.Time) NodeFailure {
 	return NodeFailure{Node: node, Failure: statemachine.Failure{Reason: statemachine.ReasonBootRolledBack, Class: statemachine.ClassRelease, Version: version, At: at}}
 }
 
-// TestFixtures checks that the builders make what their comments promise, which every table
-// above relies on.
+// TestFixtures checks that the adapters make what their comments promise, which every table
+// relies on.
 func TestFixtures(t *testing.T) {
 	m := member("a")
 	if !m.OptedIn || !m.Node.Ready || m.Shadow.Spec.State != idle || m.Shadow.Status.CurrentVersion != vOld || m.Shadow.Status.TargetVersion != vNew {
-		t.Errorf("member() = %+v / %+v, want an opted-in, Ready, Idle node on %s wanting %s", m, m.Shadow.Status, vOld, vNew)
+		t.Errorf("member() = %+v / %+v, want an opted-in, Ready, Idle node on %s offered %s", m, m.Shadow.Status, vOld, vNew)
 	}
 	if d := statemachine.Next(m.Shadow, m.Node, statemachine.DefaultConfig(), t0); !d.Start {
 		t.Errorf("the default member does not start: %s", d.Message)
 	}
-	if m := member("b", upToDate()); m.Shadow.Status.TargetVersion != m.Shadow.Status.CurrentVersion {
-		t.Errorf("upToDate() leaves %s -> %s", m.Shadow.Status.CurrentVersion, m.Shadow.Status.TargetVersion)
+	if m := member("b", fixture.Cordoned(true), fixture.Zone("z")); !m.Node.Cordoned || m.NodeLabels[v2.DefaultZoneLabel] != "z" {
+		t.Errorf("member(Cordoned, Zone) = %+v", m)
 	}
-	if names := idleFleet(3); len(names) != 3 || names[2].Shadow.Name != v2.ShadowName("n03") {
-		t.Errorf("idleFleet(3) = %d members, last %s", len(names), names[len(names)-1].Shadow.Name)
+	if m := nodeless("c"); !m.Node.Missing || m.OptedIn || m.Shadow.Name != v2.ShadowName("c") {
+		t.Errorf("nodeless() = %+v, want a shadow whose Node is missing", m)
+	}
+	if ms := idleFleet(3); len(ms) != 3 || ms[2].Shadow.Name != v2.ShadowName("node-2") || !ms[2].OptedIn {
+		t.Errorf("idleFleet(3) = %d members, last %s", len(ms), ms[len(ms)-1].Shadow.Name)
+	}
+	if r := statemachine.RecordFromAnnotations(member("d", recorded(2, -time.Hour)).Shadow.Annotations); r.Count != 2 || !r.At.Equal(t0.Add(-time.Hour)) {
+		t.Errorf("recorded(2, -1h) = %+v", r)
 	}
 }

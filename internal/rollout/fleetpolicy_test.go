@@ -7,6 +7,7 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/fixture"
 	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 	"github.com/bottlerocket-os/brupop-go/internal/window"
 	"github.com/google/go-cmp/cmp"
@@ -18,7 +19,6 @@ func TestSettingsFrom(t *testing.T) {
 	env := Environment{MaxConcurrentUpdate: "2", SchedulerCronExpression: "* * 10-12 * * Mon"}
 	budget := int32(3)
 	zero := int32(0)
-	dur := func(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
 	cases := []struct {
 		name       string
 		fp         *v2.FleetPolicy
@@ -36,7 +36,7 @@ func TestSettingsFrom(t *testing.T) {
 			wantConc: Concurrency{Unlimited: true}, wantExpr: window.DefaultExpression, wantZone: "UTC", wantBudget: 1, wantMon: statemachine.DefaultMonitoringPeriod},
 		{name: "policy overrides", env: env, fp: &v2.FleetPolicy{Spec: v2.FleetPolicySpec{
 			MaxConcurrentUpdates: "10%", Schedule: &v2.FleetPolicySchedule{Cron: "0 0 3 * * *", TimeZone: "Europe/Paris"},
-			FailureBudget: &budget, Monitoring: &v2.FleetPolicyMonitoring{Period: dur(0)}}},
+			FailureBudget: &budget, Monitoring: &v2.FleetPolicyMonitoring{Period: fixture.Duration(0)}}},
 			wantConc: Concurrency{Percent: 10}, wantExpr: "0 0 3 * * *", wantZone: "Europe/Paris", wantBudget: 3},
 		{name: "time zone alone applies to the environment's cron", env: env, fp: &v2.FleetPolicy{Spec: v2.FleetPolicySpec{
 			Schedule: &v2.FleetPolicySchedule{TimeZone: "Asia/Tokyo"}}},
@@ -46,7 +46,7 @@ func TestSettingsFrom(t *testing.T) {
 		{name: "bad cron", env: Environment{MaxConcurrentUpdate: "1", SchedulerCronExpression: "0 0 10 * *"}, wantErr: "want 6 or 7"},
 		{name: "bad zone", env: env, fp: &v2.FleetPolicy{Spec: v2.FleetPolicySpec{Schedule: &v2.FleetPolicySchedule{TimeZone: "Mars/Olympus"}}}, wantErr: "IANA time zone"},
 		{name: "zero budget", env: env, fp: &v2.FleetPolicy{Spec: v2.FleetPolicySpec{FailureBudget: &zero}}, wantErr: "at least 1"},
-		{name: "negative timeout", env: env, fp: &v2.FleetPolicy{Spec: v2.FleetPolicySpec{StateTimeouts: &v2.FleetPolicyStateTimeouts{Reset: dur(-time.Second)}}}, wantErr: "stateTimeouts.reset"},
+		{name: "negative timeout", env: env, fp: &v2.FleetPolicy{Spec: v2.FleetPolicySpec{StateTimeouts: &v2.FleetPolicyStateTimeouts{Reset: fixture.Duration(-time.Second)}}}, wantErr: "stateTimeouts.reset"},
 		{name: "maxVersion not a version", env: env, fp: &v2.FleetPolicy{Spec: v2.FleetPolicySpec{MaxVersion: "1.21"}}, wantErr: "maxVersion"},
 	}
 	for _, tc := range cases {
@@ -120,8 +120,8 @@ func TestSettingsFromDrainTimeoutExtendsTheRebootDeadline(t *testing.T) {
 }
 
 func TestLedgerFrom(t *testing.T) {
-	fp := &v2.FleetPolicy{Status: v2.FleetPolicyStatus{LastRunEnd: mt(t0), Versions: []v2.FleetPolicyVersionStatus{{
-		Version: vNew, ResumedAt: mt(t0.Add(-time.Minute)),
+	fp := &v2.FleetPolicy{Status: v2.FleetPolicyStatus{LastRunEnd: fixture.Time(0), Versions: []v2.FleetPolicyVersionStatus{{
+		Version: vNew, ResumedAt: fixture.Time(-time.Minute),
 		Failures: []v2.FleetPolicyNodeFailure{{Node: "a", Reason: statemachine.ReasonMonitoringFailed, Time: metav1.NewTime(t0.Add(-time.Hour))}},
 	}}}}
 	ledger, end := LedgerFrom(fp)
@@ -138,16 +138,15 @@ func TestLedgerFrom(t *testing.T) {
 // TestResolvedSettingsResolveToThemselves: what status.applied stores gives the same settings
 // with no environment, so a controller that falls back to it applies exactly what was applied.
 func TestResolvedSettingsResolveToThemselves(t *testing.T) {
-	dur := func(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
 	budget := int32(4)
 	full := &v2.FleetPolicy{Spec: v2.FleetPolicySpec{
 		MaxConcurrentUpdates: "25%", Paused: true, FailureBudget: &budget,
 		Schedule: &v2.FleetPolicySchedule{Cron: "0 0 3 * * Mon-Fri", TimeZone: "Europe/Paris"},
-		Monitoring: &v2.FleetPolicyMonitoring{Period: dur(90 * time.Second), Deadline: dur(time.Minute),
+		Monitoring: &v2.FleetPolicyMonitoring{Period: fixture.Duration(90 * time.Second), Deadline: fixture.Duration(time.Minute),
 			PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
-		DrainTimeout:  dur(7 * time.Minute),
-		StateTimeouts: &v2.FleetPolicyStateTimeouts{StagedAndPerformedUpdate: dur(30 * time.Minute), RebootedIntoUpdate: dur(time.Minute), Reset: dur(time.Second)},
-		MaxVersion:    "1.21.0", ReleaseSoak: dur(time.Hour), Zones: &v2.FleetPolicyZones{MaxInFlight: 2},
+		DrainTimeout:  fixture.Duration(7 * time.Minute),
+		StateTimeouts: &v2.FleetPolicyStateTimeouts{StagedAndPerformedUpdate: fixture.Duration(30 * time.Minute), RebootedIntoUpdate: fixture.Duration(time.Minute), Reset: fixture.Duration(time.Second)},
+		MaxVersion:    "1.21.0", ReleaseSoak: fixture.Duration(time.Hour), Zones: &v2.FleetPolicyZones{MaxInFlight: 2},
 	}}
 	cases := []struct {
 		name string

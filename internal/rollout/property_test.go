@@ -9,6 +9,7 @@ import (
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 	"github.com/bottlerocket-os/brupop-go/internal/window"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"pgregory.net/rapid"
 )
 
@@ -53,7 +54,7 @@ func inFlight(w *world) []*Member {
 func zonesInFlight(w *world) int {
 	zones := map[string]bool{}
 	for _, m := range inFlight(w) {
-		zones[m.NodeLabels[zoneLabel]] = true
+		zones[m.NodeLabels[v2.DefaultZoneLabel]] = true
 	}
 	return len(zones)
 }
@@ -131,7 +132,7 @@ func newWorld(rt *rapid.T) *world {
 			m.Shadow.Status.TargetVersion = vOld
 		}
 		if zone := rapid.SampledFrom([]string{"", "a", "b", "c"}).Draw(rt, "zone"); zone != "" {
-			m.NodeLabels = map[string]string{zoneLabel: zone}
+			m.NodeLabels = map[string]string{v2.DefaultZoneLabel: zone}
 		}
 		w.fleet.Members = append(w.fleet.Members, m)
 	}
@@ -149,7 +150,7 @@ func newWorld(rt *rapid.T) *world {
 		window.MustParse("* * 10-11 * * *", time.UTC), window.MustParse("0 0 */6 * * *", time.UTC)}).Draw(rt, "schedule")
 	w.policy.StateMachine.MonitoringPeriod = rapid.SampledFrom([]time.Duration{0, time.Minute, 5 * time.Minute}).Draw(rt, "monitoring")
 	if zones := rapid.IntRange(0, 2).Draw(rt, "zonesInFlight"); zones > 0 {
-		w.policy.Zones = &Zones{Label: zoneLabel, MaxInFlight: zones}
+		w.policy.Zones = &Zones{Label: v2.DefaultZoneLabel, MaxInFlight: zones}
 	}
 	w.maxVersion = rapid.SampledFrom([]string{"", "1.19.5", vNew}).Draw(rt, "maxVersion")
 	if err := w.policy.StateMachine.SetMaxVersion(w.maxVersion); err != nil {
@@ -194,7 +195,7 @@ func agent(rt *rapid.T, w *world, m *Member) {
 	st, spec := m.Shadow.Status, m.Shadow.Spec
 	fail := func(reason string) {
 		st.CurrentState, st.CrashCount = errRst, st.CrashCount+1
-		st.StateTransitionFailureTimestamp, st.FailureReason = mt(w.now), reason
+		st.StateTransitionFailureTimestamp, st.FailureReason = &metav1.Time{Time: w.now}, reason
 	}
 	switch {
 	case st.CurrentState == errRst && spec.State == idle:

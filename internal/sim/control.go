@@ -81,7 +81,7 @@ func (c *Cluster) RestartAgent(ctx context.Context, node string) error {
 	}
 }
 
-// RestartAPIServer stops the API server (its drains in progress end with it) and starts a new
+// RestartAPIServer stops the API server (a drain round it runs ends with it) and starts a new
 // one on the same address, with a fresh token; it returns once the new one answers.
 func (c *Cluster) RestartAPIServer(ctx context.Context) error {
 	if c.apiServer == nil {

@@ -65,8 +65,12 @@ func realController(env ControllerEnv) (RunFunc, error) {
 
 func realAgent(env AgentEnv) (RunFunc, error) {
 	setRuntimeLogger.Do(func() { crlog.SetLogger(env.Log) })
+	watch, err := agent.WatchCluster(env.Kube, env.NodeName, env.Namespace)
+	if err != nil {
+		return nil, fmt.Errorf("sim: %w", err)
+	}
 	a, err := agent.New(agent.Config{
-		NodeName: env.NodeName, Namespace: env.Namespace, Kube: env.Kube,
+		NodeName: env.NodeName, Namespace: env.Namespace, Watch: watch,
 		Server: &agentapi.Client{BaseURL: env.ServerURL, NodeName: env.NodeName, TokenPath: env.TokenPath, CAPath: env.CAPath},
 		Host: hostapi.New(hostapi.Options{
 			SocketPath: env.HostSocket, PollInterval: 100 * time.Millisecond,

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/fixture"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
@@ -30,150 +31,150 @@ func TestNext(t *testing.T) {
 	}{
 		// Upstream's table (docs/upstream.md, "Next state"), row by row.
 		{name: "no status gives the default spec",
-			brs: shadow(desired(staged, 0, vNew)), node: healthy, now: minute,
-			want: Decision{Spec: specOf(idle, noTS, ""), Changed: true, Outcome: OutcomeNoStatus}},
+			brs: shadow(fixture.NoStatus(), fixture.Desired(staged, 0, vNew)), node: healthy, now: minute,
+			want: Decision{Spec: defaultSpec, Changed: true, Outcome: OutcomeNoStatus}},
 		{name: "no status and default spec is unchanged",
-			brs: shadow(), node: healthy, now: minute,
-			want: Decision{Spec: specOf(idle, noTS, ""), Outcome: OutcomeNoStatus}},
+			brs: shadow(fixture.NoStatus()), node: healthy, now: minute,
+			want: Decision{Spec: defaultSpec, Outcome: OutcomeNoStatus}},
 		{name: "agent has not reached staged: wait",
-			brs: shadow(desired(staged, 0, vNew), reported(idle, vOld, vNew)), node: healthy, now: minute,
-			want: Decision{Spec: specOf(staged, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(721 * time.Second)}},
+			brs: shadow(fixture.Updating(staged, 0, idle)), node: healthy, now: minute,
+			want: Decision{Spec: fixture.Spec(staged, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(721 * time.Second)}},
 		{name: "agent has not reached rebooted: wait",
-			brs: shadow(desired(reboot, 0, vNew), reported(staged, vOld, vNew)), node: healthy, now: minute,
-			want: Decision{Spec: specOf(reboot, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(1201 * time.Second)}},
+			brs: shadow(fixture.Updating(reboot, 0, staged)), node: healthy, now: minute,
+			want: Decision{Spec: fixture.Spec(reboot, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(1201 * time.Second)}},
 		{name: "agent has not reached monitoring: wait",
-			brs: shadow(desired(mon, 0, vNew), reported(reboot, vNew, vNew)), node: healthy, now: minute,
-			want: Decision{Spec: specOf(mon, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(601 * time.Second)}},
+			brs: shadow(fixture.Updating(mon, 0, reboot)), node: healthy, now: minute,
+			want: Decision{Spec: fixture.Spec(mon, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(601 * time.Second)}},
 		{name: "agent has not reported idle after completion: wait",
-			brs: shadow(desired(idle, 0, vNew), reported(mon, vNew, vNew)), node: healthy, now: minute,
-			want: Decision{Spec: specOf(idle, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(121 * time.Second)}},
+			brs: shadow(fixture.Updating(idle, 0, mon)), node: healthy, now: minute,
+			want: Decision{Spec: fixture.Spec(idle, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(121 * time.Second)}},
 		{name: "error reset during staging: idle, version kept, operational failure",
-			brs: shadow(desired(staged, 0, vNew), reported(errRst, vOld, vNew), crashed(1, minute, "HostAPIError: prepare-update returned 500")), node: healthy, now: 2 * minute,
-			want: Decision{Spec: specOf(idle, 2*minute, vNew), Changed: true, Outcome: OutcomeFailed,
+			brs: shadow(fixture.Updating(staged, 0, errRst), fixture.Crashed(1, minute, "HostAPIError: prepare-update returned 500")), node: healthy, now: 2 * minute,
+			want: Decision{Spec: fixture.Spec(idle, 2*minute, vNew), Changed: true, Outcome: OutcomeFailed,
 				Failure: &Failure{Reason: ReasonHostAPIError, Message: "prepare-update returned 500", Class: ClassOperational, Version: vNew, State: staged, At: t0.Add(minute)}}},
 		{name: "error reset after reboot into old version: release failure",
-			brs: shadow(desired(reboot, 0, vNew), reported(errRst, vOld, vNew), crashed(1, minute, "BootRolledBack: booted 1.19.0")), node: healthy, now: 2 * minute,
-			want: Decision{Spec: specOf(idle, 2*minute, vNew), Changed: true, Outcome: OutcomeFailed,
+			brs: shadow(fixture.Updating(reboot, 0, errRst), fixture.Crashed(1, minute, "BootRolledBack: booted 1.19.0")), node: healthy, now: 2 * minute,
+			want: Decision{Spec: fixture.Spec(idle, 2*minute, vNew), Changed: true, Outcome: OutcomeFailed,
 				Failure: &Failure{Reason: ReasonBootRolledBack, Message: "booted 1.19.0", Class: ClassRelease, Version: vNew, State: reboot, At: t0.Add(minute)}}},
 		{name: "error reset from upstream agent without reason: operational",
-			brs: shadow(desired(reboot, 0, vNew), reported(errRst, vOld, vNew), crashed(2, minute, "")), node: healthy, now: 2 * minute,
-			want: Decision{Spec: specOf(idle, 2*minute, vNew), Changed: true, Outcome: OutcomeFailed,
+			brs: shadow(fixture.Updating(reboot, 0, errRst), fixture.Crashed(2, minute, "")), node: healthy, now: 2 * minute,
+			want: Decision{Spec: fixture.Spec(idle, 2*minute, vNew), Changed: true, Outcome: OutcomeFailed,
 				Failure: &Failure{Reason: ReasonAgentError, Class: ClassOperational, Version: vNew, State: reboot, At: t0.Add(minute)}}},
 		{name: "error reset with spec already idle: agent recovering",
-			brs: shadow(desired(idle, 0, vNew), reported(errRst, vOld, vNew), crashed(1, 0, "")), node: healthy, now: minute,
-			want: Decision{Spec: specOf(idle, 0, vNew), Outcome: OutcomeRecovering, Wake: t0.Add(121 * time.Second)}},
+			brs: shadow(fixture.Updating(idle, 0, errRst), fixture.Crashed(1, 0, "")), node: healthy, now: minute,
+			want: Decision{Spec: fixture.Spec(idle, 0, vNew), Outcome: OutcomeRecovering, Wake: t0.Add(121 * time.Second)}},
 		{name: "idle with update and no failure: start",
-			brs: shadow(reported(idle, vOld, vNew)), node: healthy, now: minute,
-			want: Decision{Spec: specOf(staged, minute, vNew), Changed: true, Start: true, Outcome: OutcomeStart}},
+			brs: shadow(), node: healthy, now: minute,
+			want: Decision{Spec: fixture.Spec(staged, minute, vNew), Changed: true, Start: true, Outcome: OutcomeStart}},
 		{name: "idle with update, backoff elapsed (3 minute > 2^1): start",
-			brs: shadow(desired(idle, 0, vNew), reported(idle, vOld, vNew), crashed(1, 0, "")), node: healthy, now: 3 * minute,
-			want: Decision{Spec: specOf(staged, 3*minute, vNew), Changed: true, Start: true, Outcome: OutcomeStart}},
+			brs: shadow(fixture.Desired(idle, 0, vNew), fixture.Crashed(1, 0, "")), node: healthy, now: 3 * minute,
+			want: Decision{Spec: fixture.Spec(staged, 3*minute, vNew), Changed: true, Start: true, Outcome: OutcomeStart}},
 		{name: "idle with update, backoff not elapsed (2 minute, not > 2^1): wait",
-			brs: shadow(desired(idle, 0, vNew), reported(idle, vOld, vNew), crashed(1, 0, "")), node: healthy, now: 2*minute + 59*time.Second,
-			want: Decision{Spec: specOf(idle, 0, vNew), Outcome: OutcomeBackoff, Wake: t0.Add(3 * minute)}},
+			brs: shadow(fixture.Desired(idle, 0, vNew), fixture.Crashed(1, 0, "")), node: healthy, now: 2*minute + 59*time.Second,
+			want: Decision{Spec: fixture.Spec(idle, 0, vNew), Outcome: OutcomeBackoff, Wake: t0.Add(3 * minute)}},
 		{name: "idle with update, 24h cap: start",
-			brs: shadow(desired(idle, 0, vNew), reported(idle, vOld, vNew), crashed(30, 0, "")), node: healthy, now: 1441 * minute,
-			want: Decision{Spec: specOf(staged, 1441*minute, vNew), Changed: true, Start: true, Outcome: OutcomeStart}},
+			brs: shadow(fixture.Desired(idle, 0, vNew), fixture.Crashed(30, 0, "")), node: healthy, now: 1441 * minute,
+			want: Decision{Spec: fixture.Spec(staged, 1441*minute, vNew), Changed: true, Start: true, Outcome: OutcomeStart}},
 		{name: "upstream's largest crash_count plus the largest record: capped at a day, no overflow",
-			brs:  shadow(desired(idle, 0, vNew), reported(idle, vOld, vNew), crashed(math.MaxUint32, 0, ""), withRecord(Record{Count: math.MaxInt32, At: t0, Reason: ReasonStateTimeout})),
+			brs:  shadow(fixture.Desired(idle, 0, vNew), fixture.Crashed(math.MaxUint32, 0, ""), withRecord(Record{Count: math.MaxInt32, At: t0, Reason: ReasonStateTimeout})),
 			node: healthy, now: 1440 * minute,
-			want: Decision{Spec: specOf(idle, 0, vNew), Outcome: OutcomeBackoff, Wake: t0.Add(1441 * minute)}},
+			want: Decision{Spec: fixture.Spec(idle, 0, vNew), Outcome: OutcomeBackoff, Wake: t0.Add(1441 * minute)}},
 		{name: "upstream's largest crash_count plus the largest record, a day and a minute later: start",
-			brs:  shadow(desired(idle, 0, vNew), reported(idle, vOld, vNew), crashed(math.MaxUint32, 0, ""), withRecord(Record{Count: math.MaxInt32, At: t0, Reason: ReasonStateTimeout})),
+			brs:  shadow(fixture.Desired(idle, 0, vNew), fixture.Crashed(math.MaxUint32, 0, ""), withRecord(Record{Count: math.MaxInt32, At: t0, Reason: ReasonStateTimeout})),
 			node: healthy, now: 1441 * minute,
-			want: Decision{Spec: specOf(staged, 1441*minute, vNew), Changed: true, Start: true, Outcome: OutcomeStart}},
+			want: Decision{Spec: fixture.Spec(staged, 1441*minute, vNew), Changed: true, Start: true, Outcome: OutcomeStart}},
 		{name: "the largest record stays the largest on another failure",
-			brs: shadow(desired(staged, 0, vNew), reported(idle, vOld, vNew), withRecord(Record{Count: math.MaxInt32, At: t0.Add(-time.Hour)})), node: healthy, now: 721 * time.Second,
-			want: Decision{Spec: specOf(idle, 721*time.Second, vNew), Changed: true, Outcome: OutcomeTimedOut, Record: &Record{Count: math.MaxInt32, At: t0.Add(721 * time.Second), Reason: ReasonStateTimeout},
+			brs: shadow(fixture.Updating(staged, 0, idle), withRecord(Record{Count: math.MaxInt32, At: t0.Add(-time.Hour)})), node: healthy, now: 721 * time.Second,
+			want: Decision{Spec: fixture.Spec(idle, 721*time.Second, vNew), Changed: true, Outcome: OutcomeTimedOut, Record: &Record{Count: math.MaxInt32, At: t0.Add(721 * time.Second), Reason: ReasonStateTimeout},
 				Failure: &Failure{Reason: ReasonStateTimeout, Class: ClassOperational, Version: vNew, State: staged, At: t0.Add(721 * time.Second)}}},
 		{name: "controller record adds to the backoff",
-			brs: shadow(desired(idle, 0, vNew), reported(idle, vOld, vNew), withRecord(Record{Count: 2, At: t0, Reason: ReasonStateTimeout})), node: healthy, now: 4 * minute,
-			want: Decision{Spec: specOf(idle, 0, vNew), Outcome: OutcomeBackoff, Wake: t0.Add(5 * minute)}},
+			brs: shadow(fixture.Desired(idle, 0, vNew), withRecord(Record{Count: 2, At: t0, Reason: ReasonStateTimeout})), node: healthy, now: 4 * minute,
+			want: Decision{Spec: fixture.Spec(idle, 0, vNew), Outcome: OutcomeBackoff, Wake: t0.Add(5 * minute)}},
 		// A release failure contains the release, not the node: a fix is not delayed by it.
 		{name: "rolled back on the target, same target: backoff",
-			brs: shadow(desired(idle, 0, vNew), reported(idle, vOld, vNew), crashed(1, 0, "BootRolledBack: booted 1.19.0")), node: healthy, now: minute,
-			want: Decision{Spec: specOf(idle, 0, vNew), Outcome: OutcomeBackoff, Wake: t0.Add(3 * minute)}},
+			brs: shadow(fixture.Desired(idle, 0, vNew), fixture.Crashed(1, 0, "BootRolledBack: booted 1.19.0")), node: healthy, now: minute,
+			want: Decision{Spec: fixture.Spec(idle, 0, vNew), Outcome: OutcomeBackoff, Wake: t0.Add(3 * minute)}},
 		{name: "rolled back on a release, a fix is the target now: start at once",
-			brs: shadow(desired(idle, 0, vNew), reported(idle, vOld, vFix), crashed(1, 0, "BootRolledBack: booted 1.19.0")), node: healthy, now: minute,
-			want: Decision{Spec: specOf(staged, minute, vFix), Changed: true, Start: true, Outcome: OutcomeStart}},
+			brs: shadow(fixture.Desired(idle, 0, vNew), fixture.Offers(vFix), fixture.Crashed(1, 0, "BootRolledBack: booted 1.19.0")), node: healthy, now: minute,
+			want: Decision{Spec: fixture.Spec(staged, minute, vFix), Changed: true, Start: true, Outcome: OutcomeStart}},
 		{name: "monitoring failed (controller's record) on a release, a fix is the target: start at once",
-			brs: shadow(desired(idle, 0, vNew), reported(idle, vOld, vFix), withRecord(Record{Count: 1, At: t0, Reason: ReasonMonitoringFailed})), node: healthy, now: minute,
-			want: Decision{Spec: specOf(staged, minute, vFix), Changed: true, Start: true, Outcome: OutcomeStart}},
+			brs: shadow(fixture.Desired(idle, 0, vNew), fixture.Offers(vFix), withRecord(Record{Count: 1, At: t0, Reason: ReasonMonitoringFailed})), node: healthy, now: minute,
+			want: Decision{Spec: fixture.Spec(staged, minute, vFix), Changed: true, Start: true, Outcome: OutcomeStart}},
 		{name: "drain timed out on a release, another target now: backoff (the node's trouble)",
-			brs: shadow(desired(idle, 0, vNew), reported(idle, vOld, vFix), crashed(1, 0, "DrainTimeout: 1 pod left")), node: healthy, now: minute,
-			want: Decision{Spec: specOf(idle, 0, vNew), Outcome: OutcomeBackoff, Wake: t0.Add(3 * minute)}},
+			brs: shadow(fixture.Desired(idle, 0, vNew), fixture.Offers(vFix), fixture.Crashed(1, 0, "DrainTimeout: 1 pod left")), node: healthy, now: minute,
+			want: Decision{Spec: fixture.Spec(idle, 0, vNew), Outcome: OutcomeBackoff, Wake: t0.Add(3 * minute)}},
 		{name: "release failure then a later operational one, fix out: backoff",
-			brs: shadow(desired(idle, 0, vNew), reported(idle, vOld, vFix), withRecord(Record{Count: 1, At: t0, Reason: ReasonMonitoringFailed}), crashed(1, minute, "HostAPIError: refresh failed")), node: healthy, now: 2 * minute,
-			want: Decision{Spec: specOf(idle, 0, vNew), Outcome: OutcomeBackoff, Wake: t0.Add(6 * minute)}},
+			brs: shadow(fixture.Desired(idle, 0, vNew), fixture.Offers(vFix), withRecord(Record{Count: 1, At: t0, Reason: ReasonMonitoringFailed}), fixture.Crashed(1, minute, "HostAPIError: refresh failed")), node: healthy, now: 2 * minute,
+			want: Decision{Spec: fixture.Spec(idle, 0, vNew), Outcome: OutcomeBackoff, Wake: t0.Add(6 * minute)}},
 		{name: "idle and up to date with stale spec: default spec",
-			brs: shadow(desired(idle, 0, vNew), reported(idle, vNew, vNew)), node: healthy, now: minute,
-			want: Decision{Spec: specOf(idle, noTS, ""), Changed: true, Outcome: OutcomeUpToDate}},
+			brs: shadow(fixture.Desired(idle, 0, vNew), fixture.UpToDate()), node: healthy, now: minute,
+			want: Decision{Spec: defaultSpec, Changed: true, Outcome: OutcomeUpToDate}},
 		{name: "idle and up to date: unchanged",
-			brs: shadow(reported(idle, vNew, vNew)), node: healthy, now: minute,
-			want: Decision{Spec: specOf(idle, noTS, ""), Outcome: OutcomeUpToDate}},
+			brs: shadow(fixture.UpToDate()), node: healthy, now: minute,
+			want: Decision{Spec: defaultSpec, Outcome: OutcomeUpToDate}},
 		{name: "reached staged: reboot",
-			brs: shadow(desired(staged, 0, vNew), reported(staged, vOld, vNew)), node: healthy, now: minute,
-			want: Decision{Spec: specOf(reboot, minute, vNew), Changed: true, Outcome: OutcomeAdvance}},
+			brs: shadow(fixture.Updating(staged, 0, staged)), node: healthy, now: minute,
+			want: Decision{Spec: fixture.Spec(reboot, minute, vNew), Changed: true, Outcome: OutcomeAdvance}},
 		{name: "reached rebooted: monitor",
-			brs: shadow(desired(reboot, 0, vNew), reported(reboot, vNew, vNew)), node: healthy, now: minute,
-			want: Decision{Spec: specOf(mon, minute, vNew), Changed: true, Outcome: OutcomeAdvance}},
+			brs: shadow(fixture.Updating(reboot, 0, reboot)), node: healthy, now: minute,
+			want: Decision{Spec: fixture.Spec(mon, minute, vNew), Changed: true, Outcome: OutcomeAdvance}},
 		{name: "reached rebooted in another version: release failure",
-			brs: shadow(desired(reboot, 0, vNew), reported(reboot, "1.19.5", vNew)), node: healthy, now: minute,
-			want: Decision{Spec: specOf(idle, minute, vNew), Changed: true, Outcome: OutcomeFailed, Record: &Record{Count: 1, At: t0.Add(minute), Reason: ReasonVersionMismatch},
+			brs: shadow(fixture.Desired(reboot, 0, vNew), fixture.Reported(reboot, "1.19.5", vNew)), node: healthy, now: minute,
+			want: Decision{Spec: fixture.Spec(idle, minute, vNew), Changed: true, Outcome: OutcomeFailed, Record: &Record{Count: 1, At: t0.Add(minute), Reason: ReasonVersionMismatch},
 				Failure: &Failure{Reason: ReasonVersionMismatch, Class: ClassRelease, Version: vNew, State: reboot, At: t0.Add(minute)}}},
 		// Deadlines.
 		{name: "staged deadline passed: timed out, operational",
-			brs: shadow(desired(staged, 0, vNew), reported(idle, vOld, vNew)), node: healthy, now: 721 * time.Second,
-			want: Decision{Spec: specOf(idle, 721*time.Second, vNew), Changed: true, Outcome: OutcomeTimedOut, Record: &Record{Count: 1, At: t0.Add(721 * time.Second), Reason: ReasonStateTimeout},
+			brs: shadow(fixture.Updating(staged, 0, idle)), node: healthy, now: 721 * time.Second,
+			want: Decision{Spec: fixture.Spec(idle, 721*time.Second, vNew), Changed: true, Outcome: OutcomeTimedOut, Record: &Record{Count: 1, At: t0.Add(721 * time.Second), Reason: ReasonStateTimeout},
 				Failure: &Failure{Reason: ReasonStateTimeout, Class: ClassOperational, Version: vNew, State: staged, At: t0.Add(721 * time.Second)}}},
 		{name: "staged deadline exactly reached: still waiting",
-			brs: shadow(desired(staged, 0, vNew), reported(idle, vOld, vNew)), node: healthy, now: 720 * time.Second,
-			want: Decision{Spec: specOf(staged, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(721 * time.Second)}},
+			brs: shadow(fixture.Updating(staged, 0, idle)), node: healthy, now: 720 * time.Second,
+			want: Decision{Spec: fixture.Spec(staged, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(721 * time.Second)}},
 		{name: "slow but legal drain: the host rebooting after 9m of drain is not timed out at 11m",
-			brs: shadow(desired(reboot, 0, vNew), reported(staged, vOld, vNew)), node: NodeFacts{ReadySince: t0.Add(9 * minute)}, now: 11 * minute,
-			want: Decision{Spec: specOf(reboot, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(1201 * time.Second)}},
+			brs: shadow(fixture.Updating(reboot, 0, staged)), node: NodeFacts{ReadySince: t0.Add(9 * minute)}, now: 11 * minute,
+			want: Decision{Spec: fixture.Spec(reboot, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(1201 * time.Second)}},
 		{name: "reboot deadline exactly reached (drain 10m + reboot 600s): still waiting",
-			brs: shadow(desired(reboot, 0, vNew), reported(staged, vOld, vNew)), node: NodeFacts{ReadySince: t0.Add(9 * minute)}, now: 20 * minute,
-			want: Decision{Spec: specOf(reboot, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(1201 * time.Second)}},
+			brs: shadow(fixture.Updating(reboot, 0, staged)), node: NodeFacts{ReadySince: t0.Add(9 * minute)}, now: 20 * minute,
+			want: Decision{Spec: fixture.Spec(reboot, 0, vNew), Outcome: OutcomeAwaitingAgent, Wake: t0.Add(1201 * time.Second)}},
 		{name: "reboot deadline passed with node ready: drain stuck, operational",
-			brs: shadow(desired(reboot, 0, vNew), reported(staged, vOld, vNew), withRecord(Record{Count: 1, At: t0.Add(-time.Hour)})), node: healthy, now: 21 * minute,
-			want: Decision{Spec: specOf(idle, 21*minute, vNew), Changed: true, Outcome: OutcomeTimedOut, Record: &Record{Count: 2, At: t0.Add(21 * minute), Reason: ReasonStateTimeout},
+			brs: shadow(fixture.Updating(reboot, 0, staged), withRecord(Record{Count: 1, At: t0.Add(-time.Hour)})), node: healthy, now: 21 * minute,
+			want: Decision{Spec: fixture.Spec(idle, 21*minute, vNew), Changed: true, Outcome: OutcomeTimedOut, Record: &Record{Count: 2, At: t0.Add(21 * minute), Reason: ReasonStateTimeout},
 				Failure: &Failure{Reason: ReasonStateTimeout, Class: ClassOperational, Version: vNew, State: reboot, At: t0.Add(21 * minute)}}},
 		{name: "reboot deadline passed with node gone not ready after the request: release failure",
-			brs: shadow(desired(reboot, 0, vNew), reported(staged, vOld, vNew)), node: NodeFacts{ReadySince: t0.Add(9 * minute)}, now: 21 * minute,
-			want: Decision{Spec: specOf(idle, 21*minute, vNew), Changed: true, Outcome: OutcomeTimedOut, Record: &Record{Count: 1, At: t0.Add(21 * minute), Reason: ReasonRebootNotReady},
+			brs: shadow(fixture.Updating(reboot, 0, staged)), node: NodeFacts{ReadySince: t0.Add(9 * minute)}, now: 21 * minute,
+			want: Decision{Spec: fixture.Spec(idle, 21*minute, vNew), Changed: true, Outcome: OutcomeTimedOut, Record: &Record{Count: 1, At: t0.Add(21 * minute), Reason: ReasonRebootNotReady},
 				Failure: &Failure{Reason: ReasonRebootNotReady, Class: ClassRelease, Version: vNew, State: reboot, At: t0.Add(21 * minute)}}},
 		{name: "reboot deadline passed with node not ready since before the request: operational",
-			brs: shadow(desired(reboot, 0, vNew), reported(staged, vOld, vNew)), node: NodeFacts{ReadySince: t0.Add(-minute)}, now: 21 * minute,
-			want: Decision{Spec: specOf(idle, 21*minute, vNew), Changed: true, Outcome: OutcomeTimedOut, Record: &Record{Count: 1, At: t0.Add(21 * minute), Reason: ReasonStateTimeout},
+			brs: shadow(fixture.Updating(reboot, 0, staged)), node: NodeFacts{ReadySince: t0.Add(-minute)}, now: 21 * minute,
+			want: Decision{Spec: fixture.Spec(idle, 21*minute, vNew), Changed: true, Outcome: OutcomeTimedOut, Record: &Record{Count: 1, At: t0.Add(21 * minute), Reason: ReasonStateTimeout},
 				Failure: &Failure{Reason: ReasonStateTimeout, Class: ClassOperational, Version: vNew, State: reboot, At: t0.Add(21 * minute)}}},
 		{name: "desired state without timestamp gets one to start its deadline",
-			brs: shadow(desired(staged, noTS, vNew), reported(idle, vOld, vNew)), node: healthy, now: minute,
-			want: Decision{Spec: specOf(staged, minute, vNew), Changed: true, Outcome: OutcomeAwaitingAgent}},
+			brs: shadow(fixture.Updating(staged, 0, idle), untimed()), node: healthy, now: minute,
+			want: Decision{Spec: fixture.Spec(staged, minute, vNew), Changed: true, Outcome: OutcomeAwaitingAgent}},
 		// Monitoring gate.
 		{name: "monitoring: healthy but period not over",
-			brs: shadow(desired(mon, 0, vNew), reported(mon, vNew, vNew)), node: healthy, now: 4 * minute,
-			want: Decision{Spec: specOf(mon, 0, vNew), Outcome: OutcomeMonitoring, Wake: t0.Add(5 * minute)}},
+			brs: shadow(fixture.Updating(mon, 0, mon)), node: healthy, now: 4 * minute,
+			want: Decision{Spec: fixture.Spec(mon, 0, vNew), Outcome: OutcomeMonitoring, Wake: t0.Add(5 * minute)}},
 		{name: "monitoring: healthy for the period: complete, record cleared",
-			brs: shadow(desired(mon, 0, vNew), reported(mon, vNew, vNew), withRecord(Record{Count: 1})), node: healthy, now: 5 * minute,
-			want: Decision{Spec: specOf(idle, 5*minute, vNew), Changed: true, Outcome: OutcomeComplete, ClearRecord: true}},
+			brs: shadow(fixture.Updating(mon, 0, mon), withRecord(Record{Count: 1})), node: healthy, now: 5 * minute,
+			want: Decision{Spec: fixture.Spec(idle, 5*minute, vNew), Changed: true, Outcome: OutcomeComplete, ClearRecord: true}},
 		{name: "monitoring: node ready only recently restarts the clock",
-			brs: shadow(desired(mon, 0, vNew), reported(mon, vNew, vNew)), node: NodeFacts{Ready: true, ReadySince: t0.Add(3 * minute), PodsReady: true}, now: 6 * minute,
-			want: Decision{Spec: specOf(mon, 0, vNew), Outcome: OutcomeMonitoring, Wake: t0.Add(8 * minute)}},
+			brs: shadow(fixture.Updating(mon, 0, mon)), node: NodeFacts{Ready: true, ReadySince: t0.Add(3 * minute), PodsReady: true}, now: 6 * minute,
+			want: Decision{Spec: fixture.Spec(mon, 0, vNew), Outcome: OutcomeMonitoring, Wake: t0.Add(8 * minute)}},
 		{name: "monitoring: node not ready, before the deadline: keep watching",
-			brs: shadow(desired(mon, 0, vNew), reported(mon, vNew, vNew)), node: NodeFacts{}, now: 9 * minute,
-			want: Decision{Spec: specOf(mon, 0, vNew), Outcome: OutcomeMonitoring, Wake: t0.Add(10*minute + time.Second)}},
+			brs: shadow(fixture.Updating(mon, 0, mon)), node: NodeFacts{}, now: 9 * minute,
+			want: Decision{Spec: fixture.Spec(mon, 0, vNew), Outcome: OutcomeMonitoring, Wake: t0.Add(10*minute + time.Second)}},
 		{name: "monitoring: pods not ready at the deadline: release failure",
-			brs: shadow(desired(mon, 0, vNew), reported(mon, vNew, vNew)), node: NodeFacts{Ready: true, ReadySince: t0}, now: 10*minute + time.Second,
-			want: Decision{Spec: specOf(idle, 10*minute+time.Second, vNew), Changed: true, Outcome: OutcomeFailed, Record: &Record{Count: 1, At: t0.Add(10*minute + time.Second), Reason: ReasonMonitoringFailed},
+			brs: shadow(fixture.Updating(mon, 0, mon)), node: NodeFacts{Ready: true, ReadySince: t0}, now: 10*minute + time.Second,
+			want: Decision{Spec: fixture.Spec(idle, 10*minute+time.Second, vNew), Changed: true, Outcome: OutcomeFailed, Record: &Record{Count: 1, At: t0.Add(10*minute + time.Second), Reason: ReasonMonitoringFailed},
 				Failure: &Failure{Reason: ReasonMonitoringFailed, Class: ClassRelease, Version: vNew, State: mon, At: t0.Add(10*minute + time.Second)}}},
 		{name: "monitoring: wrong version: release failure",
-			brs: shadow(desired(mon, 0, vNew), reported(mon, vOld, vNew)), node: healthy, now: minute,
-			want: Decision{Spec: specOf(idle, minute, vNew), Changed: true, Outcome: OutcomeFailed, Record: &Record{Count: 1, At: t0.Add(minute), Reason: ReasonVersionMismatch},
+			brs: shadow(fixture.Desired(mon, 0, vNew), fixture.Reported(mon, vOld, vNew)), node: healthy, now: minute,
+			want: Decision{Spec: fixture.Spec(idle, minute, vNew), Changed: true, Outcome: OutcomeFailed, Record: &Record{Count: 1, At: t0.Add(minute), Reason: ReasonVersionMismatch},
 				Failure: &Failure{Reason: ReasonVersionMismatch, Class: ClassRelease, Version: vNew, State: mon, At: t0.Add(minute)}}},
 		{name: "desired error reset is never valid: idle",
-			brs: shadow(desired(errRst, 0, vNew), reported(errRst, vOld, vNew), crashed(1, 0, "")), node: healthy, now: minute,
-			want: Decision{Spec: specOf(idle, minute, vNew), Changed: true, Outcome: OutcomeFailed,
+			brs: shadow(fixture.Updating(errRst, 0, errRst), fixture.Crashed(1, 0, "")), node: healthy, now: minute,
+			want: Decision{Spec: fixture.Spec(idle, minute, vNew), Changed: true, Outcome: OutcomeFailed,
 				Failure: &Failure{Reason: ReasonAgentError, Class: ClassOperational, Version: vNew, State: errRst, At: t0}}},
 	}
 	ignore := cmpopts.IgnoreFields(Decision{}, "Message")
@@ -217,7 +218,7 @@ func TestRebootedDeadlineCountsFromTheEndOfTheDrain(t *testing.T) {
 				t.Errorf("Deadline(RebootedIntoUpdate) = %s, want %s", got, tc.want)
 			}
 			// A drain that uses its whole budget is never timed out.
-			brs := shadow(desired(reboot, 0, vNew), reported(staged, vOld, vNew))
+			brs := shadow(fixture.Updating(reboot, 0, staged))
 			if d := Next(brs, NodeFacts{ReadySince: t0.Add(cfg.EffectiveDrainTimeout())}, cfg, t0.Add(cfg.EffectiveDrainTimeout())); d.Failure != nil {
 				t.Errorf("at the end of the drain budget: failed with %s", d.Failure.Reason)
 			}
@@ -272,12 +273,12 @@ func TestInFlight(t *testing.T) {
 		now  time.Duration
 		want bool
 	}{
-		{"no status", shadow(desired(staged, 0, vNew)), 0, false},
-		{"idle and idle", shadow(reported(idle, vOld, vNew)), 0, false},
-		{"spec ahead of status", shadow(desired(staged, 0, vNew), reported(idle, vOld, vNew)), 0, true},
-		{"status not idle", shadow(desired(mon, 0, vNew), reported(mon, vNew, vNew)), 0, true},
-		{"reset, agent still reporting", shadow(desired(idle, 0, vNew), reported(errRst, vOld, vNew)), 2 * time.Minute, true},
-		{"reset, agent silent past the reset deadline", shadow(desired(idle, 0, vNew), reported(reboot, vNew, vNew)), 2*time.Minute + time.Second, false},
+		{"no status", shadow(fixture.NoStatus(), fixture.Desired(staged, 0, vNew)), 0, false},
+		{"idle and idle", shadow(), 0, false},
+		{"spec ahead of status", shadow(fixture.Updating(staged, 0, idle)), 0, true},
+		{"status not idle", shadow(fixture.Updating(mon, 0, mon)), 0, true},
+		{"reset, agent still reporting", shadow(fixture.Updating(idle, 0, errRst)), 2 * time.Minute, true},
+		{"reset, agent silent past the reset deadline", shadow(fixture.Updating(idle, 0, reboot)), 2*time.Minute + time.Second, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -291,7 +292,7 @@ func TestInFlight(t *testing.T) {
 
 func TestNodeInFlight(t *testing.T) {
 	cfg := DefaultConfig()
-	abandoned := shadow(desired(idle, 0, vNew), reported(reboot, vNew, vNew))
+	abandoned := shadow(fixture.Updating(idle, 0, reboot))
 	late := 200 * time.Second
 	cases := []struct {
 		name string
@@ -300,9 +301,9 @@ func TestNodeInFlight(t *testing.T) {
 		now  time.Duration
 		want bool
 	}{
-		{"idle and idle, cordoned", shadow(reported(idle, vOld, vNew)), NodeFacts{Cordoned: true}, 0, false},
-		{"idle and idle, NotReady", shadow(reported(idle, vOld, vNew)), NodeFacts{}, 0, false},
-		{"updating, healthy", shadow(desired(mon, 0, vNew), reported(mon, vNew, vNew)), healthy, 0, true},
+		{"idle and idle, cordoned", shadow(), NodeFacts{Cordoned: true}, 0, false},
+		{"idle and idle, NotReady", shadow(), NodeFacts{}, 0, false},
+		{"updating, healthy", shadow(fixture.Updating(mon, 0, mon)), healthy, 0, true},
 		{"reset, within the reset deadline, healthy", abandoned, healthy, 2 * time.Minute, true},
 		{"abandoned, healthy and uncordoned", abandoned, healthy, late, false},
 		{"abandoned, cordoned", abandoned, NodeFacts{Ready: true, ReadySince: t0, PodsReady: true, Cordoned: true}, late, true},
@@ -321,7 +322,7 @@ func TestNodeInFlight(t *testing.T) {
 
 func TestAwaitIdleWake(t *testing.T) {
 	cfg := DefaultConfig()
-	brs := shadow(desired(idle, 0, vNew), reported(reboot, vNew, vNew))
+	brs := shadow(fixture.Updating(idle, 0, reboot))
 	if d := Next(brs, healthy, cfg, t0.Add(time.Minute)); !d.Wake.Equal(t0.Add(cfg.Deadlines.Reset + time.Second)) {
 		t.Errorf("within the reset deadline: Wake = %v, want the deadline", d.Wake)
 	}
@@ -383,7 +384,7 @@ func TestMaxVersion(t *testing.T) {
 			if got := cfg.runs(st.CurrentVersion, cfg.Target(st)); got != tc.wantUpToDate {
 				t.Errorf("up to date = %v, want %v", got, tc.wantUpToDate)
 			}
-			d := Next(shadow(reported(idle, tc.current, tc.offered)), healthy, withMax(cfg), t0)
+			d := Next(shadow(fixture.Reported(idle, tc.current, tc.offered)), healthy, withMax(cfg), t0)
 			switch {
 			case tc.wantUpToDate && d.Outcome != OutcomeUpToDate:
 				t.Errorf("Next: %s (%s), want UpToDate", d.Outcome, d.Message)

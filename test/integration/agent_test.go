@@ -58,13 +58,18 @@ type agentEnv struct {
 	onLog func(line string)
 }
 
-// newAgentEnv starts an API server for a new namespace, a Ready Node with an agent pod, and a
-// simulated host with cfg (ms-scale timings unless set).
-func newAgentEnv(t *testing.T, cfg hostapitest.Config) *agentEnv {
+// newAgentEnv starts an API server for a new namespace (drain rounds of 1s, then tune), a Ready
+// Node with an agent pod, and a simulated host with cfg (ms-scale timings unless set).
+func newAgentEnv(t *testing.T, cfg hostapitest.Config, tune ...func(*apiserver.Options)) *agentEnv {
 	t.Helper()
 	c := adminClient(t)
 	ns := newNamespace(t, c)
-	ts := startAPIServer(t, ns, func(o *apiserver.Options) { o.DrainPollTime = time.Second })
+	ts := startAPIServer(t, ns, func(o *apiserver.Options) {
+		o.DrainPollTime = time.Second
+		for _, f := range tune {
+			f(o)
+		}
+	})
 	labels := map[string]string{brupopv2.NodeOptInLabel: brupopv2.NodeOptInValue}
 	id := ts.newAgent(t, readyNode(t, ts.kube, ns+"-node", labels, false))
 	e := &agentEnv{c: c, ns: ns, ts: ts, node: id.Node, tokenPath: id.Client.TokenPath}
@@ -111,8 +116,12 @@ func (e *agentEnv) startAgent(t *testing.T) (kill func()) {
 			e.onLog(args)
 		}, funcr.Options{LogTimestamp: true})
 	}
+	watch, err := agent.WatchCluster(cluster.Config, e.node.Name, e.ns)
+	if err != nil {
+		t.Fatal(err)
+	}
 	a, err := agent.New(agent.Config{
-		NodeName: e.node.Name, Namespace: e.ns, Kube: cluster.Config,
+		NodeName: e.node.Name, Namespace: e.ns, Watch: watch,
 		Server:            &agentapi.Client{BaseURL: e.ts.URL, NodeName: e.node.Name, TokenPath: e.tokenPath, CAPath: e.caPath},
 		Host:              newHostClient(e.host.SocketPath()),
 		ExcludeFromLBWait: e.lbWait, DrainTimeout: time.Minute, RefreshInterval: 500 * time.Millisecond, Resync: time.Second,
@@ -280,8 +289,10 @@ func (e *agentEnv) checkNodeRestored(t *testing.T) {
 		if err := e.c.Get(context.Background(), client.ObjectKeyFromObject(e.node), &n); err != nil {
 			return err
 		}
-		if _, ours := n.Annotations[drain.AnnotationCordoned]; n.Spec.Unschedulable || ours {
-			return errors.New("node still cordoned")
+		_, ours := n.Annotations[drain.AnnotationCordoned]
+		_, timed := n.Annotations[drain.AnnotationCordonTime]
+		if n.Spec.Unschedulable || ours || timed {
+			return fmt.Errorf("node still cordoned: unschedulable %v, annotations %v", n.Spec.Unschedulable, n.Annotations)
 		}
 		if _, ok := n.Labels[brupopv2.ExcludeFromLBLabel]; ok || n.Annotations[drain.AnnotationLBExcluded] != "" {
 			return errors.New("node still excluded from load balancers")
@@ -524,6 +535,9 @@ func TestAgentTellsASlowSettingsRenderFromAMissingVersion(t *testing.T) {
 	}
 }
 
+// TestAgentReportsDrainTimeoutAndDeactivates: the agent asks for drain rounds until the drain
+// timeout the controller set passes, then reports the API server's verdict, which names the pod a
+// PodDisruptionBudget keeps, deactivates the update and has the node uncordoned.
 func TestAgentReportsDrainTimeoutAndDeactivates(t *testing.T) {
 	e := newAgentEnv(t, hostapitest.Config{Version: agentOldVersion, Available: []string{agentOldVersion, agentNewVersion}})
 	e.blockDrains(t) // a PodDisruptionBudget that never allows an eviction
@@ -534,12 +548,13 @@ func TestAgentReportsDrainTimeoutAndDeactivates(t *testing.T) {
 	// The controller's drain timeout, on the shadow, wins over the agent's.
 	e.annotate(t, brupopv2.DrainTimeoutAnnotation, "3s")
 
+	start := time.Now()
 	e.setSpec(t, brupopv2.StateRebootedIntoUpdate, agentNewVersion)
 	got := e.waitStatus(t, inState(brupopv2.StateErrorReset))
-	if !strings.HasPrefix(got.FailureReason, statemachine.ReasonDrainTimeout+": ") || !strings.Contains(got.FailureReason, e.ns+"/db-") || got.CrashCount != 1 {
-		t.Errorf("status after the drain timeout = %+v, want ErrorReset, crash 1, reason %s naming the blocked pod", got, statemachine.ReasonDrainTimeout)
+	e.checkDrainTimeout(t, got)
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("a drain with a 3s timeout was reported after %s", took.Round(time.Millisecond))
 	}
-	t.Logf("failure reason: %s", got.FailureReason)
 
 	e.step(t, brupopv2.StateIdle, agentNewVersion)
 	if st, err := e.hc.Status(context.Background()); err != nil || st.State != hostapi.StateStaged {
@@ -549,6 +564,39 @@ func TestAgentReportsDrainTimeoutAndDeactivates(t *testing.T) {
 		t.Errorf("host rebooted %d times, want none", e.host.Boots())
 	}
 	e.checkNodeRestored(t)
+}
+
+// TestAgentHoldsToTheAPIServersDrainCap: the API server caps how long a node stays cordoned for a
+// drain (--max-drain-timeout, 3s here), below the agent's own drain timeout (1m); the agent
+// reports the drain timeout at the server's cap.
+func TestAgentHoldsToTheAPIServersDrainCap(t *testing.T) {
+	e := newAgentEnv(t, hostapitest.Config{Version: agentOldVersion, Available: []string{agentOldVersion, agentNewVersion}},
+		func(o *apiserver.Options) { o.MaxDrainTimeout = 3 * time.Second })
+	e.blockDrains(t)
+	e.startAgent(t)
+	e.waitIdleWithTarget(t, agentNewVersion)
+	e.step(t, brupopv2.StateStagedAndPerformedUpdate, agentNewVersion)
+
+	start := time.Now()
+	e.setSpec(t, brupopv2.StateRebootedIntoUpdate, agentNewVersion)
+	got := e.waitStatus(t, inState(brupopv2.StateErrorReset))
+	e.checkDrainTimeout(t, got)
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("a drain the API server caps at 3s was reported after %s, not long before the agent's 1m", took.Round(time.Millisecond))
+	}
+	e.step(t, brupopv2.StateIdle, agentNewVersion)
+	e.checkNodeRestored(t)
+}
+
+// checkDrainTimeout checks that status reports a drain timeout with the API server's verdict,
+// naming the pod blockDrains placed.
+func (e *agentEnv) checkDrainTimeout(t *testing.T, got *brupopv2.BottlerocketShadowStatus) {
+	t.Helper()
+	if !strings.HasPrefix(got.FailureReason, statemachine.ReasonDrainTimeout+": ") || !strings.Contains(got.FailureReason, "deadline passed") ||
+		!strings.Contains(got.FailureReason, e.ns+"/db-") || got.CrashCount != 1 {
+		t.Errorf("status after the drain timeout = %+v, want ErrorReset, crash 1, reason %s with the verdict naming the blocked pod", got, statemachine.ReasonDrainTimeout)
+	}
+	t.Logf("failure reason: %s", got.FailureReason)
 }
 
 // checkExcludedBeforeCordon checks, in the Node's history, that Brupop cordoned the node once it

@@ -108,10 +108,11 @@ func TestAPIServerDrainEvictsAsThePDBAllows(t *testing.T) {
 
 	minRunning := watchRunning(t, c, ns, "web")
 	start := time.Now()
+	deadline := start.Add(40 * time.Second)
 	busy := 0
 	for {
-		err := a.Client.CordonAndDrain(ctx, time.Now().Add(40*time.Second))
-		if errors.Is(err, agentapi.ErrDrainInProgress) {
+		_, err := a.Client.CordonAndDrain(ctx, deadline)
+		if errors.Is(err, agentapi.ErrNotDrained) {
 			busy++
 			continue
 		}
@@ -122,7 +123,7 @@ func TestAPIServerDrainEvictsAsThePDBAllows(t *testing.T) {
 	}
 	blocked := ts.metricValue(t, "brupop_apiserver_evictions_total", map[string]string{"result": string(drain.EventBlocked)})
 	evicted := ts.metricValue(t, "brupop_apiserver_evictions_total", map[string]string{"result": string(drain.EventEvicted)})
-	t.Logf("drain of 3 pods under maxUnavailable=1 took %s: %d answers 503 (still draining), %v evictions, %v refused by the PDB",
+	t.Logf("drain of 3 pods under maxUnavailable=1 took %s: %d rounds answered 503 (pods left), %v evictions, %v refused by the PDB",
 		time.Since(start).Round(time.Millisecond), busy, evicted, blocked)
 	if evicted != 3 || blocked == 0 {
 		t.Errorf("evictions %v, refused by the PDB %v; want 3 evictions, some refused", evicted, blocked)
@@ -168,33 +169,45 @@ func assertNode(t *testing.T, c client.Client, name string, unschedulable, marke
 	}
 }
 
-func TestAPIServerDrainStopsAtItsDeadline(t *testing.T) {
+// TestAPIServerDrainRoundsEndAtTheDeadline drains a node whose one pod a PDB protects: each round
+// answers 503 naming the pod, the round at the deadline and every request after it get the
+// verdict naming it, from any server, which keeps nothing between requests.
+func TestAPIServerDrainRoundsEndAtTheDeadline(t *testing.T) {
 	ctx := context.Background()
 	c := adminClient(t)
 	ns := newNamespace(t, c)
-	ts := startAPIServer(t, ns, nil)
+	ts := startAPIServer(t, ns, func(o *apiserver.Options) { o.DrainPollTime = time.Second })
 	fakeKubelet(t, ts.kube, ns, 0)
 	a := ts.newAgent(t, readyNode(t, ts.kube, ns+"-c", nil, false))
 	workload(t, c, ns, "db", 1, 0, func(s *corev1.PodSpec) { s.NodeName = a.Node.Name })
 	waitPDB(t, c, ns, "db", 0, 1)
 
 	start := time.Now()
-	deadline := start.Add(3 * time.Second)
-	err := a.Client.CordonAndDrain(ctx, deadline)
-	var se *agentapi.StatusError
-	if !errors.As(err, &se) || se.Code != http.StatusInternalServerError || !strings.Contains(se.Message, "deadline passed") || !strings.Contains(se.Message, ns+"/db-") {
-		t.Fatalf("drain past its deadline = %v; want 500 naming the deadline and the blocked pod", err)
+	deadline := start.Add(4 * time.Second).Truncate(time.Second)
+	held, err := a.Client.CordonAndDrain(ctx, deadline)
+	if !errors.Is(err, agentapi.ErrNotDrained) || !strings.Contains(err.Error(), "pods left") || !strings.Contains(err.Error(), "blocked by a PodDisruptionBudget: ["+ns+"/db-") {
+		t.Fatalf("first round = %v; want 503 naming the pod the PDB blocks", err)
 	}
-	t.Logf("drain blocked by a PDB answered after %s: %s", time.Since(start).Round(time.Millisecond), se.Message)
-	// An agent that missed that answer (its request ended at the deadline) asks again and
-	// learns the same verdict, not a bare "deadline passed before the drain started".
-	if err := a.Client.CordonAndDrain(ctx, deadline); !errors.As(err, &se) || se.Code != http.StatusInternalServerError || !strings.Contains(se.Message, ns+"/db-") {
-		t.Errorf("asking again after the deadline = %v; want the same 500 naming the blocked pod", err)
+	if took := time.Since(start); took > 3*time.Second || !held.Equal(deadline) {
+		t.Errorf("a round of 1s answered after %s, holding the drain to %s; want about 1s, the asked %s", took, held, deadline)
 	}
-	// A replica that never ran this drain (here: a request with another past deadline, which
-	// starts a new job) answers from the cluster: the pod is still there.
-	if err := a.Client.CordonAndDrain(ctx, deadline.Add(-time.Second)); !errors.As(err, &se) || se.Code != http.StatusInternalServerError || !strings.Contains(se.Message, ns+"/db-") {
-		t.Errorf("a late request to a fresh drain = %v; want a 500 naming the pod left", err)
+	cordonTime := assertCordonTime(t, c, a.Node.Name, "")
+	rounds := 1
+	for ; errors.Is(err, agentapi.ErrNotDrained); rounds++ {
+		_, err = a.Client.CordonAndDrain(ctx, deadline)
+	}
+	verdict := assertVerdict(t, err, ns+"/db-")
+	t.Logf("drain blocked by a PDB: %d rounds, verdict after %s: %s", rounds, time.Since(start).Round(time.Millisecond), verdict)
+	if time.Now().Before(deadline) {
+		t.Errorf("verdict before the deadline %s", deadline)
+	}
+	// An agent that missed that answer asks again, here or on a server that never saw this
+	// node (a second replica, or this one restarted): the same verdict, from the cluster.
+	other := ts.replica(t, nil)
+	for _, client := range []*agentapi.Client{a.Client, a.clientOf(other)} {
+		if _, err := client.CordonAndDrain(ctx, deadline); assertVerdict(t, err, ns+"/db-") != verdict {
+			t.Errorf("asking %s again after the deadline: %q; want the same verdict %q", client.BaseURL, err, verdict)
+		}
 	}
 	eventually(t, 10*time.Second, func() error {
 		ev, err := nodeEvent(ctx, c, a.Node, apiserver.EventDrainFailed)
@@ -210,10 +223,83 @@ func TestAPIServerDrainStopsAtItsDeadline(t *testing.T) {
 		t.Errorf("db pods per node: %v, want 1 still on %s", on, a.Node.Name)
 	}
 	assertNode(t, c, a.Node.Name, true, true)
+	assertCordonTime(t, c, a.Node.Name, cordonTime)
 	if err := a.Client.Uncordon(ctx); err != nil {
 		t.Fatal(err)
 	}
 	assertNode(t, c, a.Node.Name, false, false)
+	assertCordonTime(t, c, a.Node.Name, "none")
+}
+
+// TestAPIServerDrainCapHoldsOnAnyReplica: --max-drain-timeout counts from the cordon time on the
+// Node, so a replica that never drained the node cuts a longer deadline an agent asks for, and
+// past the cap answers the verdict instead of another round.
+func TestAPIServerDrainCapHoldsOnAnyReplica(t *testing.T) {
+	ctx := context.Background()
+	c := adminClient(t)
+	ns := newNamespace(t, c)
+	capped := func(o *apiserver.Options) { o.DrainPollTime, o.MaxDrainTimeout = time.Second, 3*time.Second }
+	first := startAPIServer(t, ns, capped)
+	fakeKubelet(t, first.kube, ns, 0)
+	a := first.newAgent(t, readyNode(t, first.kube, ns+"-m", nil, false))
+	workload(t, c, ns, "db", 1, 0, func(s *corev1.PodSpec) { s.NodeName = a.Node.Name })
+	waitPDB(t, c, ns, "db", 0, 1)
+
+	asked := time.Now().Add(time.Hour)
+	if _, err := a.Client.CordonAndDrain(ctx, asked); !errors.Is(err, agentapi.ErrNotDrained) {
+		t.Fatalf("first round = %v; want 503 with the pod left", err)
+	}
+	cordonTime := assertCordonTime(t, c, a.Node.Name, "")
+	since, err := time.Parse(time.RFC3339, cordonTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Stop() // the replica that cordoned the node goes away
+	second := first.replica(t, capped)
+	client := a.clientOf(second)
+	var held time.Time
+	for err = agentapi.ErrNotDrained; errors.Is(err, agentapi.ErrNotDrained); {
+		held, err = client.CordonAndDrain(ctx, asked)
+	}
+	assertVerdict(t, err, ns+"/db-")
+	if want := since.Add(3 * time.Second); !held.Equal(want) {
+		t.Errorf("the second replica held the drain to %s; want the cordon time plus the cap, %s", held, want)
+	}
+	if time.Now().Before(since.Add(3*time.Second)) || time.Since(since) > 20*time.Second {
+		t.Errorf("verdict %s after the cordon; want soon after the 3s cap", time.Since(since).Round(time.Millisecond))
+	}
+	assertCordonTime(t, c, a.Node.Name, cordonTime)
+}
+
+// assertVerdict checks that err is the verdict of a drain past its deadline naming pod (a
+// prefix) and returns its message.
+func assertVerdict(t *testing.T, err error, pod string) string {
+	t.Helper()
+	var se *agentapi.StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusInternalServerError || !strings.Contains(se.Message, "deadline passed") || !strings.Contains(se.Message, pod) {
+		t.Fatalf("drain past its deadline = %v; want 500 naming the deadline and %s", err, pod)
+	}
+	return se.Message
+}
+
+// assertCordonTime checks the node's cordon time: want "" for any, "none" for absent, or the
+// exact value; it returns the value.
+func assertCordonTime(t *testing.T, c client.Client, name, want string) string {
+	t.Helper()
+	var node corev1.Node
+	if err := c.Get(context.Background(), client.ObjectKey{Name: name}, &node); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := node.Annotations[drain.AnnotationCordonTime]
+	switch {
+	case want == "none" && ok:
+		t.Errorf("node %s has cordon time %q, want none", name, got)
+	case want == "" && !ok:
+		t.Errorf("node %s has no cordon time", name)
+	case want != "" && want != "none" && got != want:
+		t.Errorf("node %s has cordon time %q, want %q", name, got, want)
+	}
+	return got
 }
 
 func TestAPIServerLeavesAnAdministratorsCordonAndLabel(t *testing.T) {
@@ -228,7 +314,8 @@ func TestAPIServerLeavesAnAdministratorsCordonAndLabel(t *testing.T) {
 		for name, step := range map[string]func(context.Context) error{
 			"exclude from LB": a.Client.ExcludeFromLB,
 			"cordon and drain": func(ctx context.Context) error {
-				return a.Client.CordonAndDrain(ctx, time.Time{})
+				_, err := a.Client.CordonAndDrain(ctx, time.Time{})
+				return err
 			},
 		} {
 			if err := step(ctx); err != nil {
@@ -315,7 +402,7 @@ func nodeEvent(ctx context.Context, c client.Client, node *corev1.Node, reason s
 }
 
 // TestAPIServerShutdownMidDrainIsNotSuccess stops the server (as SIGTERM does) while a PDB holds a
-// drain: the waiting agent must hear "still in progress", never a 200 that would let it reboot a
+// drain round: the waiting agent must hear "not drained", never a 200 that would let it reboot a
 // node whose pods still run.
 func TestAPIServerShutdownMidDrainIsNotSuccess(t *testing.T) {
 	ctx := context.Background()
@@ -326,10 +413,10 @@ func TestAPIServerShutdownMidDrainIsNotSuccess(t *testing.T) {
 	if err == nil {
 		t.Fatal("the drain answered success although the server stopped with its pods still on the node")
 	}
-	if !errors.Is(err, agentapi.ErrDrainInProgress) {
+	if !errors.Is(err, agentapi.ErrNotDrained) {
 		var se *agentapi.StatusError
 		if !errors.As(err, &se) && !strings.Contains(err.Error(), "connection") {
-			t.Fatalf("drain = %v; want still in progress (503) or a refused connection", err)
+			t.Fatalf("drain = %v; want not drained (503) or a refused connection", err)
 		}
 	}
 	if on, _ := podsByNode(ctx, c, ns, "db"); on[a.Node.Name] != 1 {
@@ -372,8 +459,8 @@ type blockedDrain struct {
 	result chan error
 }
 
-// startBlockedDrain starts such a drain (deadline and request wait one minute) and returns once
-// the node is cordoned.
+// startBlockedDrain starts such a drain (deadline and round one minute) and returns once the
+// node is cordoned.
 func startBlockedDrain(t *testing.T, nodeSuffix string) blockedDrain {
 	t.Helper()
 	ctx := context.Background()
@@ -385,7 +472,10 @@ func startBlockedDrain(t *testing.T, nodeSuffix string) blockedDrain {
 	workload(t, c, ns, "db", 1, 0, func(s *corev1.PodSpec) { s.NodeName = a.Node.Name })
 	waitPDB(t, c, ns, "db", 0, 1)
 	result := make(chan error, 1)
-	go func() { result <- a.Client.CordonAndDrain(ctx, time.Now().Add(time.Minute)) }()
+	go func() {
+		_, err := a.Client.CordonAndDrain(ctx, time.Now().Add(time.Minute))
+		result <- err
+	}()
 	eventually(t, 10*time.Second, func() error {
 		var n corev1.Node
 		if err := c.Get(ctx, client.ObjectKey{Name: a.Node.Name}, &n); err != nil {

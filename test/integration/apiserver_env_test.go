@@ -49,25 +49,40 @@ type testServer struct {
 	kube   kubernetes.Interface // administrator
 	// Stop shuts the server down as SIGTERM would, and waits for it; the test's end does too.
 	Stop func()
+	// rest is the server's identity; tlsDir holds its certificate.
+	rest   *rest.Config
+	tlsDir string
 }
 
 // startAPIServer runs an API server for namespace ns on a random port, acting as the
 // brupop-apiserver ServiceAccount of ns bound to the ClusterRoles of config/rbac.
 func startAPIServer(t *testing.T, ns string, tune func(*apiserver.Options)) *testServer {
 	t.Helper()
-	ctx := context.Background()
 	kube := kubernetes.NewForConfigOrDie(cluster.Config)
-	restCfg := apiserverIdentity(t, kube, ns)
+	ts := &testServer{NS: ns, kube: kube, rest: apiserverIdentity(t, kube, ns), tlsDir: t.TempDir()}
+	ts.CAPEM = writeServingCert(t, ts.tlsDir)
+	ts.start(t, tune)
+	return ts
+}
 
-	dir := t.TempDir()
-	caPEM := writeServingCert(t, dir)
-	opts := apiserver.DefaultOptions(ns)
-	opts.Port, opts.TLSDir = 0, dir
+// replica starts another API server of the same namespace, identity and certificate, as a
+// second replica of the Deployment is.
+func (ts *testServer) replica(t *testing.T, tune func(*apiserver.Options)) *testServer {
+	t.Helper()
+	r := &testServer{NS: ts.NS, kube: ts.kube, rest: ts.rest, tlsDir: ts.tlsDir, CAPEM: ts.CAPEM}
+	r.start(t, tune)
+	return r
+}
+
+func (ts *testServer) start(t *testing.T, tune func(*apiserver.Options)) {
+	t.Helper()
+	opts := apiserver.DefaultOptions(ts.NS)
+	opts.Port, opts.TLSDir = 0, ts.tlsDir
 	opts.EvictionRetryDelay = 200 * time.Millisecond
 	if tune != nil {
 		tune(&opts)
 	}
-	srv, err := apiserver.New(apiserver.Config{Options: opts, REST: restCfg, Log: testr.NewWithOptions(t, testr.Options{Verbosity: 1})})
+	srv, err := apiserver.New(apiserver.Config{Options: opts, REST: ts.rest, Log: testr.NewWithOptions(t, testr.Options{Verbosity: 1})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +90,7 @@ func startAPIServer(t *testing.T, ns string, tune func(*apiserver.Options)) *tes
 	if err != nil {
 		t.Fatal(err)
 	}
-	sctx, cancel := context.WithCancel(ctx)
+	sctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(sctx, l) }()
 	var once sync.Once
@@ -88,7 +103,7 @@ func startAPIServer(t *testing.T, ns string, tune func(*apiserver.Options)) *tes
 		})
 	}
 	t.Cleanup(stop)
-	return &testServer{URL: "https://" + l.Addr().String(), CAPEM: caPEM, NS: ns, Server: srv, kube: kube, Stop: stop}
+	ts.URL, ts.Server, ts.Stop = "https://"+l.Addr().String(), srv, stop
 }
 
 // apiserverIdentity creates the API server's ServiceAccount in ns, binds it to the ClusterRoles
@@ -272,6 +287,11 @@ func (ts *testServer) newAgent(t *testing.T, node *corev1.Node) *agentIdentity {
 	return &agentIdentity{Node: node, Pod: pod, Token: token, Client: &agentapi.Client{
 		BaseURL: ts.URL, NodeName: node.Name, NodeUID: string(node.UID), TokenPath: path, HTTPClient: ts.httpClient(),
 	}}
+}
+
+// clientOf is a client of the agent calling ts, another replica than the one of a.Client.
+func (a *agentIdentity) clientOf(ts *testServer) *agentapi.Client {
+	return &agentapi.Client{BaseURL: ts.URL, NodeName: a.Node.Name, NodeUID: string(a.Node.UID), TokenPath: a.Client.TokenPath, HTTPClient: ts.httpClient()}
 }
 
 // ensureAgentDaemonSet creates the agent ServiceAccount and DaemonSet of the namespace once.

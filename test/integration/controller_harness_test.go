@@ -31,14 +31,17 @@ import (
 
 	brupopv2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/controller"
+	"github.com/bottlerocket-os/brupop-go/internal/controlplane"
+	"github.com/bottlerocket-os/brupop-go/internal/fixture"
 	"github.com/bottlerocket-os/brupop-go/internal/metrics"
 	"github.com/bottlerocket-os/brupop-go/internal/rollout"
 	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 )
 
+// The fixture's versions: fleet nodes run ctrlOldVersion and are offered ctrlNewVersion.
 const (
-	ctrlOldVersion = "1.19.0"
-	ctrlNewVersion = "1.20.0"
+	ctrlOldVersion = fixture.Old
+	ctrlNewVersion = fixture.New
 )
 
 var setLoggerOnce sync.Once
@@ -62,6 +65,13 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // controllerIdentity installs the generated ClusterRole, binds it to the controller's
 // ServiceAccount in ns, and returns a configuration authenticated as that ServiceAccount only.
 func controllerIdentity(t *testing.T, c client.Client, ns string, counter *requestCounter) *rest.Config {
+	t.Helper()
+	return controllerIdentityOn(t, cluster, c, ns, counter)
+}
+
+// controllerIdentityOn is controllerIdentity on the control plane cp, of which c is an
+// administrator's client.
+func controllerIdentityOn(t *testing.T, cp *controlplane.ControlPlane, c client.Client, ns string, counter *requestCounter) *rest.Config {
 	t.Helper()
 	ctx := context.Background()
 	raw, err := os.ReadFile(filepath.Join("..", "..", "config", "rbac", "controller", "role.yaml"))
@@ -87,12 +97,12 @@ func controllerIdentity(t *testing.T, c client.Client, ns string, counter *reque
 		}
 	}
 	t.Cleanup(func() { _ = c.Delete(context.Background(), binding) })
-	cs := kubernetes.NewForConfigOrDie(cluster.Config)
+	cs := kubernetes.NewForConfigOrDie(cp.Config)
 	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa.Name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := rest.AnonymousClientConfig(cluster.Config)
+	cfg := rest.AnonymousClientConfig(cp.Config)
 	cfg.BearerToken = tr.Status.Token
 	cfg.QPS, cfg.Burst = 200, 400
 	if counter != nil {
@@ -201,30 +211,40 @@ func (rc *runningController) gauge(t *testing.T, name, labelValue string) float6
 	return -1
 }
 
-// newFleetNode creates an opted-in, Ready Node and its shadow, reporting an update from
-// ctrlOldVersion to ctrlNewVersion. The Node is deleted when the test ends.
+// newFleetNode creates fixture.Pair(name) in ns: an opted-in, Ready Node and its shadow, Idle on
+// ctrlOldVersion and offered ctrlNewVersion. The Node is deleted when the test ends.
 func newFleetNode(t *testing.T, c client.Client, ns, name string) {
 	t.Helper()
 	ctx := context.Background()
-	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{brupopv2.NodeOptInLabel: brupopv2.NodeOptInValue}}}
+	node, brs := fixture.Pair(name)
 	if err := c.Create(ctx, node); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Delete(context.Background(), node) })
 	setNodeReady(t, c, name, true)
 	heartbeat(t, c, name)
-	brs := &brupopv2.BottlerocketShadow{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: brupopv2.ShadowName(name),
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: name, UID: node.UID}}},
-		Spec: brupopv2.BottlerocketShadowSpec{State: brupopv2.StateIdle},
-	}
+	brs.Namespace = ns
+	brs.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: name, UID: node.UID}}
+	status := brs.Status // Create ignores it: the status is a subresource
 	if err := c.Create(ctx, brs); err != nil {
 		t.Fatal(err)
 	}
-	brs.Status = &brupopv2.BottlerocketShadowStatus{CurrentVersion: ctrlOldVersion, TargetVersion: ctrlNewVersion, CurrentState: brupopv2.StateIdle}
+	brs.Status = status
 	if err := c.Status().Update(ctx, brs); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// newFleet creates n fleet nodes of ns and returns their names: the fixture's (fixture.NodeName)
+// after the namespace, as Nodes are cluster-scoped.
+func newFleet(t *testing.T, c client.Client, ns string, n int) []string {
+	t.Helper()
+	names := make([]string, n)
+	for i := range names {
+		names[i] = ns + "-" + fixture.NodeName(i)
+		newFleetNode(t, c, ns, names[i])
+	}
+	return names
 }
 
 // setNodeReady sets the Ready condition of a Node, as its kubelet would.

@@ -21,18 +21,21 @@ import (
 
 	brupopv2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/controller"
+	"github.com/bottlerocket-os/brupop-go/internal/fixture"
 	"github.com/bottlerocket-os/brupop-go/internal/metrics"
 )
 
-// fleetPolicy creates the FleetPolicy of ns with a short monitoring period and deadlines.
+// fleetPolicy creates the FleetPolicy of ns, fixture.Policy with a short monitoring period and
+// deadline, then mutate's changes.
 func fleetPolicy(t *testing.T, c client.Client, ns string, mutate func(*brupopv2.FleetPolicySpec)) {
 	t.Helper()
-	fp := &brupopv2.FleetPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: brupopv2.DefaultFleetPolicyName},
-		Spec: brupopv2.FleetPolicySpec{Monitoring: &brupopv2.FleetPolicyMonitoring{
-			Period: &metav1.Duration{Duration: time.Second}, Deadline: &metav1.Duration{Duration: 2 * time.Second}}}}
-	if mutate != nil {
-		mutate(&fp.Spec)
-	}
+	fp := fixture.Policy(func(s *brupopv2.FleetPolicySpec) {
+		s.Monitoring = &brupopv2.FleetPolicyMonitoring{Period: fixture.Duration(time.Second), Deadline: fixture.Duration(2 * time.Second)}
+		if mutate != nil {
+			mutate(s)
+		}
+	})
+	fp.Namespace = ns
 	if err := c.Create(context.Background(), fp); err != nil {
 		t.Fatal(err)
 	}
@@ -51,10 +54,7 @@ func TestControllerRestartedWithAnInvalidPolicyKeepsTheWindowClosed(t *testing.T
 	fleetPolicy(t, c, ns, func(s *brupopv2.FleetPolicySpec) {
 		s.Schedule = &brupopv2.FleetPolicySchedule{Cron: fmt.Sprintf("* * %d * * * *", closedHour)}
 	})
-	names := nodeNames(ns, 2)
-	for _, n := range names {
-		newFleetNode(t, c, ns, n)
-	}
+	newFleet(t, c, ns, 2)
 	cfg := controllerIdentity(t, c, ns, nil)
 	first := startController(t, cfg, testOptions(ns, "unlimited"))
 	key := client.ObjectKey{Namespace: ns, Name: brupopv2.DefaultFleetPolicyName}
@@ -104,24 +104,13 @@ func noneStarted(ctx context.Context, c client.Client, ns, why string) error {
 	return nil
 }
 
-func nodeNames(ns string, n int) []string {
-	names := make([]string, n)
-	for i := range names {
-		names[i] = fmt.Sprintf("%s-n%02d", ns, i)
-	}
-	return names
-}
-
 func TestControllerFillsConcurrencyAtOnceAndNeverExceedsIt(t *testing.T) {
 	t.Parallel()
 	c := adminClient(t)
 	ns := newNamespace(t, c)
 	fleetPolicy(t, c, ns, nil) // concurrency from the environment: MAX_CONCURRENT_UPDATE=3
 	fw := watchFleet(t, ns)
-	names := nodeNames(ns, 10)
-	for _, n := range names {
-		newFleetNode(t, c, ns, n)
-	}
+	names := newFleet(t, c, ns, 10)
 	var requests requestCounter
 	rc := startController(t, controllerIdentity(t, c, ns, &requests), testOptions(ns, "3"))
 
@@ -180,10 +169,7 @@ func TestControllerHaltsAVersionAndResumesIt(t *testing.T) {
 	c := adminClient(t)
 	ns := newNamespace(t, c)
 	fleetPolicy(t, c, ns, func(s *brupopv2.FleetPolicySpec) { s.MaxConcurrentUpdates = "2" })
-	names := nodeNames(ns, 4) // the first two start first and fail their monitoring
-	for _, n := range names {
-		newFleetNode(t, c, ns, n)
-	}
+	names := newFleet(t, c, ns, 4) // the first two start first and fail their monitoring
 	bad := map[string]bool{brupopv2.ShadowName(names[0]): true, brupopv2.ShadowName(names[1]): true}
 	runAgents(t, c, ns, func(brs *brupopv2.BottlerocketShadow) bool {
 		if bad[brs.Name] && brs.Spec.State == brupopv2.StateMonitoringUpdate {
@@ -282,10 +268,7 @@ func TestControllerRestartMidRolloutKeepsInFlightNodes(t *testing.T) {
 		s.Monitoring.Period = &metav1.Duration{Duration: 2 * time.Second}
 	})
 	fw := watchFleet(t, ns)
-	names := nodeNames(ns, 6)
-	for _, n := range names {
-		newFleetNode(t, c, ns, n)
-	}
+	names := newFleet(t, c, ns, 6)
 	cfg := controllerIdentity(t, c, ns, nil)
 	first := startController(t, cfg, testOptions(ns, "1"))
 	runAgents(t, c, ns, nil)
@@ -313,10 +296,7 @@ func TestControllerRemovesShadowsOfOptedOutAndDeletedNodes(t *testing.T) {
 	t.Parallel()
 	c := adminClient(t)
 	ns := newNamespace(t, c)
-	names := nodeNames(ns, 3)
-	for _, n := range names {
-		newFleetNode(t, c, ns, n)
-	}
+	names := newFleet(t, c, ns, 3)
 	o := testOptions(ns, "1")
 	o.MetricsAddr, o.HealthAddr = freeAddr(t), freeAddr(t)
 	// Served from controller-runtime's registry, as cmd/controller does; a constant label keeps
@@ -390,10 +370,7 @@ func TestControllerWithoutFleetPolicyKeepsAHaltAcrossARestart(t *testing.T) {
 	t.Parallel()
 	c := adminClient(t)
 	ns := newNamespace(t, c) // no FleetPolicy: the environment's settings, budget 1
-	names := nodeNames(ns, 3)
-	for _, n := range names {
-		newFleetNode(t, c, ns, n)
-	}
+	names := newFleet(t, c, ns, 3)
 	fw := watchFleet(t, ns)
 	bad := brupopv2.ShadowName(names[0]) // starts first (same crash count: by name)
 	runAgents(t, c, ns, func(brs *brupopv2.BottlerocketShadow) bool {

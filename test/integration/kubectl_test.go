@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	brupopv2 "github.com/bottlerocket-os/brupop-go/api/v2"
+	"github.com/bottlerocket-os/brupop-go/internal/fixture"
 	"github.com/bottlerocket-os/brupop-go/internal/fleetview"
 	"github.com/bottlerocket-os/brupop-go/internal/kubectlbrupop"
 	"github.com/bottlerocket-os/brupop-go/internal/rollout"
@@ -40,10 +41,11 @@ func kubectlBrupop(t *testing.T, args ...string) (string, error) {
 func brupopNode(t *testing.T, c client.Client, ns, name string, optIn bool, current, target string) {
 	t.Helper()
 	ctx := context.Background()
-	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if optIn {
-		n.Labels = map[string]string{brupopv2.NodeOptInLabel: brupopv2.NodeOptInValue}
+	built := fixture.Node(name)
+	if !optIn {
+		built = fixture.Node(name, fixture.OptedOut())
 	}
+	n := &corev1.Node{ObjectMeta: built.ObjectMeta} // created without status; the Ready condition is patched in
 	if err := c.Create(ctx, n); err != nil {
 		t.Fatal(err)
 	}
@@ -55,11 +57,14 @@ func brupopNode(t *testing.T, c client.Client, ns, name string, optIn bool, curr
 	if err := c.Status().Patch(ctx, ready, client.MergeFrom(n)); err != nil {
 		t.Fatal(err)
 	}
-	brs := shadow(ns, name, brupopv2.StateIdle, nil)
+	brs := fixture.Shadow(name, fixture.Reported(brupopv2.StateIdle, current, target))
+	brs.Namespace = ns
+	st := brs.Status
+	brs.Status = nil
 	if err := c.Create(ctx, brs); err != nil {
 		t.Fatal(err)
 	}
-	brs.Status = &brupopv2.BottlerocketShadowStatus{CurrentVersion: current, TargetVersion: target, CurrentState: brupopv2.StateIdle}
+	brs.Status = st
 	if err := c.Status().Update(ctx, brs); err != nil {
 		t.Fatal(err)
 	}
