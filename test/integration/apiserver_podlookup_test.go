@@ -109,7 +109,7 @@ func TestAPIServerAuthorizesTokensWithoutNodeByTheirPod(t *testing.T) {
 	eventually(t, 10*time.Second, func() error {
 		_, err := ts.kube.CoreV1().Pods(ns).Get(ctx, d.Name, metav1.GetOptions{})
 		if !apierrors.IsNotFound(err) {
-			return fmt.Errorf("pod %s not gone yet: %v", d.Name, err)
+			return fmt.Errorf("pod %s not gone yet: %w", d.Name, err)
 		}
 		return nil
 	})
