@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"testing"
 	"time"
@@ -157,4 +158,16 @@ func TestBoundPodsCachesNodeUIDsOnlyWhileTheTokenCacheWould(t *testing.T) {
 		t.Fatal(err)
 	}
 	lookup(true)
+}
+
+func TestBoundPodsFailureIsAnErrorNotARefusal(t *testing.T) {
+	cs := fake.NewClientset()
+	cs.PrependReactor("get", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("connection refused")
+	})
+	b := &BoundPods{Client: cs, Namespace: "brupop"}
+	_, refusal, err := Authorize(context.Background(), podOnlyReview(), "brupop", "node-a", "uid-a", b)
+	if err == nil || refusal != nil {
+		t.Errorf("Authorize when pods cannot be read = %v, %v; want an error", refusal, err)
+	}
 }

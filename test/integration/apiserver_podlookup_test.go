@@ -121,6 +121,19 @@ func TestAPIServerAuthorizesTokensWithoutNodeByTheirPod(t *testing.T) {
 		}
 		return nil
 	})
+	// The watch the server's pod cache makes is one kube-apiserver serves to the server's
+	// identity, and holds only the agent ServiceAccount's pods.
+	if _, err := ts.kube.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "other"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	podOn(t, ts.kube, ns, "other", "other", D.Name)
+	pods, err := kubernetes.NewForConfigOrDie(ts.rest).CoreV1().Pods(ns).List(ctx, metav1.ListOptions{FieldSelector: "spec.serviceAccountName=" + agentapi.AgentServiceAccount})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pods.Items) != 2 {
+		t.Errorf("the agent ServiceAccount's pods: %d, want 2 (the DaemonSet's and %s)", len(pods.Items), d.Name)
+	}
 	// The new pod's own token is authorized.
 	newToken := boundToken(t, ts.kube, ns, agentapi.AgentServiceAccount, again, agentapi.TokenAudience)
 	if code, body := ts.call(t, http.MethodPost, agentapi.PathShadow, agentHeaders(newToken, D.Name, string(D.UID)), strings.NewReader("")); code != http.StatusOK {
