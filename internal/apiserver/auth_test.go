@@ -56,7 +56,10 @@ func TestAuthorize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, refusal := Authorize(tt.review, "brupop", tt.node, tt.uid)
+			c, refusal, err := Authorize(context.Background(), tt.review, "brupop", tt.node, tt.uid, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
 			gotCode := 0
 			if refusal != nil {
 				gotCode = refusal.Code

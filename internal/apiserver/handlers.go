@@ -51,7 +51,12 @@ func (h *handlers) agent(next agentHandler) http.HandlerFunc {
 			h.refuse(w, log, http.StatusInternalServerError, "token review failed, retry later")
 			return
 		}
-		c, refusal := Authorize(rev, h.opts.Namespace, node, uid)
+		c, refusal, err := Authorize(r.Context(), rev, h.opts.Namespace, node, uid, h.pods)
+		if err != nil {
+			log.Error(err, "Looking up the token's pod failed")
+			h.refuse(w, log, http.StatusInternalServerError, "looking up the token's pod failed, retry later")
+			return
+		}
 		if refusal != nil {
 			h.refuse(w, log, refusal.Code, refusal.Reason)
 			return

@@ -13,6 +13,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -35,6 +36,8 @@ type Config struct {
 	Clock clock.Clock
 	// Registry, when set, receives the metrics instead of a new registry.
 	Registry *prometheus.Registry
+	// TokenReviewFilter, when set, is the TokenReviewer's Filter (for tests only).
+	TokenReviewFilter func(*authenticationv1.TokenReviewStatus)
 }
 
 // Server is the Brupop API server.
@@ -45,6 +48,7 @@ type Server struct {
 	kube     kubernetes.Interface
 	shadows  client.Client
 	reviewer *TokenReviewer
+	pods     PodNodes // nil: tokens without node extras are refused
 	nodes    drain.Nodes
 	drainer  *drain.Drainer
 	metrics  *metrics
@@ -79,8 +83,15 @@ func New(cfg Config) (*Server, error) {
 	s.metrics = newMetrics(s.registry)
 	s.reviewer = &TokenReviewer{
 		Client: kube, Clock: s.clock, TTL: s.opts.TokenCacheTTL, MaxEntries: s.opts.TokenCacheSize,
-		OnLookup: s.metrics.tokenLookup,
+		OnLookup: s.metrics.tokenLookup, Filter: cfg.TokenReviewFilter,
 	}
+	pods := &BoundPods{
+		Client: kube, Namespace: s.opts.Namespace, Clock: s.clock, TTL: s.opts.TokenCacheTTL, MaxEntries: s.opts.TokenCacheSize,
+		OnStart: func() {
+			s.log.Info("An agent token carries no node (kube-apiserver before 1.30, or gate ServiceAccountTokenPodNodeInfo off): authorizing such tokens by their pod, watching the agent pods")
+		},
+	}
+	s.pods = pods
 	s.nodes = drain.Nodes{Client: kube}
 	s.drainer = &drain.Drainer{
 		Client: kube, Clock: s.clock, RoundTime: s.opts.DrainPollTime, RetryDelay: s.opts.EvictionRetryDelay, Observer: s.observe,
@@ -120,6 +131,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		return err
 	}
 	defer stopEvents()
+	if b, ok := s.pods.(*BoundPods); ok {
+		b.Start(ctx.Done())
+	}
 	srv := &http.Server{
 		Handler:           s.handler(events),
 		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.certs.GetCertificate},

@@ -29,6 +29,9 @@ type TokenReviewer struct {
 	MaxEntries int
 	// OnLookup, when set, is told whether each review came from the cache.
 	OnLookup func(hit bool)
+	// Filter, when set, changes each TokenReview's status before it is used or cached. Tests
+	// use it to drop the node extras of a real review, as an older kube-apiserver would.
+	Filter func(*authenticationv1.TokenReviewStatus)
 
 	mu    sync.Mutex
 	cache map[[sha256.Size]byte]cachedReview
@@ -52,6 +55,9 @@ func (t *TokenReviewer) Review(ctx context.Context, token string) (Review, error
 	}, metav1.CreateOptions{})
 	if err != nil {
 		return Review{}, fmt.Errorf("apiserver: create TokenReview: %w", err)
+	}
+	if t.Filter != nil {
+		t.Filter(&tr.Status)
 	}
 	rev := Review{
 		Authenticated: tr.Status.Authenticated,

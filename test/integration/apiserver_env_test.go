@@ -52,14 +52,22 @@ type testServer struct {
 	// rest is the server's identity; tlsDir holds its certificate.
 	rest   *rest.Config
 	tlsDir string
+	// config, when set, changes the server's Config before New.
+	config func(*apiserver.Config)
 }
 
 // startAPIServer runs an API server for namespace ns on a random port, acting as the
 // brupop-apiserver ServiceAccount of ns bound to the ClusterRoles of config/rbac.
 func startAPIServer(t *testing.T, ns string, tune func(*apiserver.Options)) *testServer {
 	t.Helper()
+	return startAPIServerWith(t, ns, tune, nil)
+}
+
+// startAPIServerWith is startAPIServer whose Config config changes (nil: none).
+func startAPIServerWith(t *testing.T, ns string, tune func(*apiserver.Options), config func(*apiserver.Config)) *testServer {
+	t.Helper()
 	kube := kubernetes.NewForConfigOrDie(cluster.Config)
-	ts := &testServer{NS: ns, kube: kube, rest: apiserverIdentity(t, kube, ns), tlsDir: t.TempDir()}
+	ts := &testServer{NS: ns, kube: kube, rest: apiserverIdentity(t, kube, ns), tlsDir: t.TempDir(), config: config}
 	ts.CAPEM = writeServingCert(t, ts.tlsDir)
 	ts.start(t, tune)
 	return ts
@@ -82,7 +90,11 @@ func (ts *testServer) start(t *testing.T, tune func(*apiserver.Options)) {
 	if tune != nil {
 		tune(&opts)
 	}
-	srv, err := apiserver.New(apiserver.Config{Options: opts, REST: ts.rest, Log: testr.NewWithOptions(t, testr.Options{Verbosity: 1})})
+	cfg := apiserver.Config{Options: opts, REST: ts.rest, Log: testr.NewWithOptions(t, testr.Options{Verbosity: 1})}
+	if ts.config != nil {
+		ts.config(&cfg)
+	}
+	srv, err := apiserver.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
