@@ -150,6 +150,7 @@ func (a *Agent) drainDeadline(brs *v2.BottlerocketShadow) time.Time {
 func (a *Agent) drain(ctx context.Context, deadline time.Time) error {
 	a.log.Info("Cordoning and draining Node", "deadline", deadline)
 	backoff := a.backoff()
+	verdictAsked := false
 	for {
 		held, err := a.cfg.Server.CordonAndDrain(ctx, deadline)
 		if err == nil {
@@ -164,6 +165,11 @@ func (a *Agent) drain(ctx context.Context, deadline time.Time) error {
 		switch {
 		case ctx.Err() != nil:
 			return context.Cause(ctx)
+		case !now.Before(deadline) && errors.Is(err, agentapi.ErrNotDrained) && !verdictAsked:
+			// The last round ended just before the deadline (or the server's deadline, sent to
+			// the second, is a little earlier than ours): a request past it gets the verdict.
+			verdictAsked = true
+			continue
 		case !now.Before(deadline):
 			return &Failure{Reason: statemachine.ReasonDrainTimeout, Message: fmt.Sprintf("the drain did not finish by %s: %v", deadline.UTC().Format(time.RFC3339), err)}
 		case !retriable(err):
