@@ -17,7 +17,8 @@ import (
 // nothing once it answered (docs/architecture.md, "Drains"): 200 when the node is drained; 503
 // naming the pods left when the round ended first, to be asked again; past the deadline, the
 // cluster's verdict: 200, or 500 naming the pods left. Every answer of a round carries the
-// deadline in agentapi.HeaderDrainDeadline.
+// deadline in agentapi.HeaderDrainDeadline. A request without a deadline (upstream's agent) is
+// held to Options.HeaderlessDrainTimeout, in rounds of Options.UpstreamRoundTime.
 func (h *handlers) cordonAndDrain(w http.ResponseWriter, r *http.Request, c Caller, log logr.Logger) {
 	var requested time.Time
 	if v := r.Header.Get(agentapi.HeaderDrainDeadline); v != "" {
@@ -29,7 +30,13 @@ func (h *handlers) cordonAndDrain(w http.ResponseWriter, r *http.Request, c Call
 		requested = t
 	}
 	now := h.clock.Now()
-	deadline := requested
+	deadline, length := requested, time.Duration(0)
+	if requested.IsZero() {
+		// Upstream's agent: it sends no deadline, waits as long as the drain takes and asks
+		// UpstreamDrainAttempts times in all; its rounds are long enough for those to last until
+		// the deadline.
+		length = h.opts.UpstreamRoundTime()
+	}
 	// A request past its own deadline only asks how the drain ended: the node is not cordoned
 	// again for it.
 	if requested.IsZero() || now.Before(requested) {
@@ -39,7 +46,7 @@ func (h *handlers) cordonAndDrain(w http.ResponseWriter, r *http.Request, c Call
 			h.apiError(w, log, "cordon", err)
 			return
 		}
-		deadline = drainDeadline(cordon.Since, requested, h.opts.DrainTimeout, h.opts.MaxDrainTimeout)
+		deadline = drainDeadline(cordon.Since, requested, h.opts.HeaderlessDrainTimeout(), h.opts.MaxDrainTimeout)
 		if cordon.Started {
 			h.drainStarted(c, log, cordon, deadline)
 		}
@@ -48,7 +55,7 @@ func (h *handlers) cordonAndDrain(w http.ResponseWriter, r *http.Request, c Call
 		}
 	}
 	w.Header().Set(agentapi.HeaderDrainDeadline, deadline.UTC().Format(time.RFC3339))
-	h.answerRound(w, r, c, log, h.drainer.Round(r.Context(), c.NodeName, deadline))
+	h.answerRound(w, r, c, log, h.drainer.RoundOf(r.Context(), c.NodeName, deadline, length))
 }
 
 // drainDeadline is the deadline of a drain whose cordon began at since: the requested deadline
@@ -68,7 +75,7 @@ func drainDeadline(since, requested time.Time, def, maxTimeout time.Duration) ti
 // drainStarted logs and records the start of a drain: the request that cordoned the node.
 func (h *handlers) drainStarted(c Caller, log logr.Logger, cordon drain.Cordon, deadline time.Time) {
 	at := deadline.UTC().Format(time.RFC3339)
-	log.Info("Cordoned Node", "cordonedByBrupop", cordon.Ours, "deadline", at)
+	log.Info("Cordoned Node", "cordonedByBrupop", cordon.Ours, "adopted", cordon.Adopted, "deadline", at)
 	if cordon.Ours {
 		h.events.record(c.NodeName, c.NodeUID, corev1.EventTypeNormal, EventCordoned, "Cordon", "Cordoned Node for a Bottlerocket update")
 	}

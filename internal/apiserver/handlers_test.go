@@ -78,10 +78,13 @@ func pod(name string) *corev1.Pod {
 }
 
 // newHandler builds the server's handler on cs, as Serve does, with drain rounds of round.
-func newHandler(t *testing.T, cs *fake.Clientset, round time.Duration) http.Handler {
+func newHandler(t *testing.T, cs *fake.Clientset, round time.Duration, options ...func(*Options)) http.Handler {
 	t.Helper()
 	opts := DefaultOptions("brupop")
 	opts.DrainPollTime = round
+	for _, o := range options {
+		o(&opts)
+	}
 	s := &Server{opts: opts, log: testr.New(t), clock: clock.RealClock{}, kube: cs, registry: prometheus.NewRegistry()}
 	s.metrics = newMetrics(s.registry)
 	s.reviewer = &TokenReviewer{Client: cs, Clock: s.clock}
@@ -168,22 +171,24 @@ func TestDrainRoundAnswersThePodsLeft(t *testing.T) {
 	ctx := context.Background()
 	cs := fakeCluster(t, node(nil, false), pod("db-0"), pod("web-1"))
 	start := time.Now()
-	w := serve(newHandler(t, cs, 300*time.Millisecond), request(ctx, http.MethodPost, agentapi.PathCordonAndDrain, testToken, ""))
+	// No deadline asked, as upstream's agents: held to --max-drain-timeout, in rounds of a sixth.
+	capped := func(o *Options) { o.MaxDrainTimeout = 6 * time.Second }
+	w := serve(newHandler(t, cs, 300*time.Millisecond, capped), request(ctx, http.MethodPost, agentapi.PathCordonAndDrain, testToken, ""))
 	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "1 pods left: [app/db-0]") ||
 		!strings.Contains(w.Body.String(), "blocked by a PodDisruptionBudget: [app/db-0]") || w.Header().Get("Retry-After") == "" {
 		t.Fatalf("answer %d %q, want 503 naming the blocked app/db-0, with Retry-After", w.Code, w.Body.String())
 	}
-	if took := time.Since(start); took > 10*time.Second {
-		t.Errorf("a 300ms round answered after %s", took)
+	if took := time.Since(start); took < time.Second || took > 10*time.Second {
+		t.Errorf("a round of a sixth of 6s answered after %s", took)
 	}
-	// No deadline asked: the server's default, counted from the cordon time it wrote.
+	// The deadline: --max-drain-timeout, counted from the cordon time it wrote.
 	n, _ := cs.CoreV1().Nodes().Get(ctx, testNode, metav1.GetOptions{})
 	since, err := time.Parse(time.RFC3339, n.Annotations[drain.AnnotationCordonTime])
 	if err != nil || !n.Spec.Unschedulable {
 		t.Fatalf("node after the round: unschedulable %v, cordon time %v; want cordoned with a cordon time", n.Spec.Unschedulable, err)
 	}
-	if got, want := w.Header().Get(agentapi.HeaderDrainDeadline), since.Add(DefaultDrainTimeout).Format(time.RFC3339); got != want {
-		t.Errorf("answered deadline %q, want the cordon time plus the default timeout, %s", got, want)
+	if got, want := w.Header().Get(agentapi.HeaderDrainDeadline), since.Add(6*time.Second).Format(time.RFC3339); got != want {
+		t.Errorf("answered deadline %q, want the cordon time plus --max-drain-timeout, %s", got, want)
 	}
 	if pods, _ := cs.CoreV1().Pods("app").List(ctx, metav1.ListOptions{}); len(pods.Items) != 1 {
 		t.Errorf("%d pods left, want only db-0", len(pods.Items))
@@ -248,6 +253,37 @@ func TestUncordonRemovesTheCordonTime(t *testing.T) {
 	n, _ := cs.CoreV1().Nodes().Get(ctx, testNode, metav1.GetOptions{})
 	if n.Spec.Unschedulable || len(n.Annotations) != 0 {
 		t.Errorf("node after uncordon: unschedulable %v, annotations %v; want schedulable, no annotation", n.Spec.Unschedulable, n.Annotations)
+	}
+}
+
+// TestUpstreamRounds: a request without a deadline is held to --max-drain-timeout (or a shorter
+// --drain-timeout), in rounds long enough for the six tries of upstream's agent to reach it.
+func TestUpstreamRounds(t *testing.T) {
+	tests := []struct {
+		name                           string
+		drainTimeout, poll, maxTimeout time.Duration
+		wantTimeout, wantRound         time.Duration
+	}{
+		{"defaults", DefaultDrainTimeout, DefaultDrainPollTime, DefaultMaxDrainTimeout, time.Hour, 10 * time.Minute},
+		{"a shorter drain timeout", 12 * time.Minute, DefaultDrainPollTime, time.Hour, 12 * time.Minute, 5 * time.Minute},
+		{"a drain timeout beyond the cap", 3 * time.Hour, DefaultDrainPollTime, time.Hour, time.Hour, 10 * time.Minute},
+		{"long rounds", 0, 20 * time.Minute, time.Hour, time.Hour, 20 * time.Minute},
+		{"a timeout not divisible by six", 0, time.Second, 7 * time.Second, 7 * time.Second, 1166666667 * time.Nanosecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := Options{DrainTimeout: tt.drainTimeout, DrainPollTime: tt.poll, MaxDrainTimeout: tt.maxTimeout}
+			if got := o.HeaderlessDrainTimeout(); got != tt.wantTimeout {
+				t.Errorf("HeaderlessDrainTimeout = %s, want %s", got, tt.wantTimeout)
+			}
+			got := o.UpstreamRoundTime()
+			if got != tt.wantRound {
+				t.Errorf("UpstreamRoundTime = %s, want %s", got, tt.wantRound)
+			}
+			if UpstreamDrainAttempts*got < tt.wantTimeout {
+				t.Errorf("%d rounds of %s end before the drain timeout %s", UpstreamDrainAttempts, got, tt.wantTimeout)
+			}
+		})
 	}
 }
 

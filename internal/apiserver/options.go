@@ -19,12 +19,13 @@ type Options struct {
 	TLSDir string
 	// Namespace is Brupop's namespace: where shadows live and agents' ServiceAccount is.
 	Namespace string
-	// DrainTimeout is the deadline of a drain whose request names none, counted from the node's
-	// cordon time.
+	// DrainTimeout is the deadline of a drain whose request names none (upstream's agents),
+	// counted from the node's cordon time; zero (the default) means MaxDrainTimeout, as upstream
+	// waits for the drain however long it takes.
 	DrainTimeout time.Duration
 	// DrainPollTime is the length of one drain round: the longest a cordon-and-drain request
-	// evicts before it answers 503 with the pods left. It is long by default because upstream
-	// agents ask only a few times.
+	// evicts before it answers 503 with the pods left. A request without a deadline gets rounds
+	// of UpstreamRoundTime.
 	DrainPollTime time.Duration
 	// MaxDrainTimeout caps how long a node may stay cordoned for a drain, counted from its
 	// cordon time: a later deadline an agent asks for is cut to it.
@@ -43,7 +44,7 @@ type Options struct {
 
 // Defaults of Options.
 const (
-	DefaultDrainTimeout       = 10 * time.Minute
+	DefaultDrainTimeout       = 0
 	DefaultDrainPollTime      = 5 * time.Minute
 	DefaultMaxDrainTimeout    = time.Hour
 	DefaultEvictionRetryDelay = 5 * time.Second
@@ -51,6 +52,9 @@ const (
 	DefaultTokenCacheSize     = 4096
 	DefaultMaxBodyBytes       = 64 << 10
 	DefaultShutdownTimeout    = 30 * time.Second
+	// UpstreamDrainAttempts is how many times upstream's agent sends one cordon-and-drain
+	// request: one try and five retries after any answer but 2xx, then it reports ErrorReset.
+	UpstreamDrainAttempts = 6
 	// maxConvertBytes bounds a ConversionReview, which may carry a whole list of shadows.
 	maxConvertBytes = 32 << 20
 )
@@ -70,6 +74,23 @@ func DefaultOptions(namespace string) Options {
 		MaxBodyBytes:       DefaultMaxBodyBytes,
 		ShutdownTimeout:    DefaultShutdownTimeout,
 	}
+}
+
+// HeaderlessDrainTimeout is the drain timeout of a request that names no deadline: DrainTimeout,
+// or MaxDrainTimeout when DrainTimeout is zero, never more than MaxDrainTimeout.
+func (o Options) HeaderlessDrainTimeout() time.Duration {
+	if o.DrainTimeout <= 0 || o.DrainTimeout > o.MaxDrainTimeout {
+		return o.MaxDrainTimeout
+	}
+	return o.DrainTimeout
+}
+
+// UpstreamRoundTime is the length of a drain round for a request that names no deadline:
+// DrainPollTime, or longer so that the UpstreamDrainAttempts requests of upstream's agent last
+// until HeaderlessDrainTimeout (docs/architecture.md, "Drains").
+func (o Options) UpstreamRoundTime() time.Duration {
+	n := time.Duration(UpstreamDrainAttempts)
+	return max(o.DrainPollTime, (o.HeaderlessDrainTimeout()+n-1)/n)
 }
 
 // CertFile is the serving certificate's path.
@@ -94,13 +115,16 @@ func (o Options) Validate() error {
 		name string
 		d    time.Duration
 	}{
-		{"--drain-timeout", o.DrainTimeout}, {"--drain-poll-time", o.DrainPollTime}, {"--max-drain-timeout", o.MaxDrainTimeout},
+		{"--drain-poll-time", o.DrainPollTime}, {"--max-drain-timeout", o.MaxDrainTimeout},
 		{"--eviction-retry-delay", o.EvictionRetryDelay}, {"--shutdown-timeout", o.ShutdownTimeout},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {
 			errs = append(errs, fmt.Errorf("%s is %s: set a positive duration such as 10s", p.name, p.d))
 		}
+	}
+	if o.DrainTimeout < 0 {
+		errs = append(errs, fmt.Errorf("--drain-timeout is %s: set 0 (--max-drain-timeout) or a positive duration such as 10m", o.DrainTimeout))
 	}
 	if o.TokenCacheTTL < 0 || o.TokenCacheTTL > time.Minute {
 		errs = append(errs, fmt.Errorf("--token-cache-ttl is %s: set 0 (no cache) up to 1m, as a revoked token stays valid that long", o.TokenCacheTTL))

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -23,6 +24,7 @@ import (
 	v2 "github.com/bottlerocket-os/brupop-go/api/v2"
 	"github.com/bottlerocket-os/brupop-go/internal/agentapi"
 	"github.com/bottlerocket-os/brupop-go/internal/drain"
+	"github.com/bottlerocket-os/brupop-go/internal/statemachine"
 )
 
 // Config is what New needs besides the options.
@@ -92,7 +94,7 @@ func New(cfg Config) (*Server, error) {
 		},
 	}
 	s.pods = pods
-	s.nodes = drain.Nodes{Client: kube}
+	s.nodes = drain.Nodes{Client: kube, Adopt: s.adoptsUpstreamChanges}
 	s.drainer = &drain.Drainer{
 		Client: kube, Clock: s.clock, RoundTime: s.opts.DrainPollTime, RetryDelay: s.opts.EvictionRetryDelay, Observer: s.observe,
 	}
@@ -105,6 +107,25 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// adoptsUpstreamChanges reports whether the node's cordon or load-balancer exclusion without
+// Brupop's annotation is Brupop's to undo (statemachine.AdoptsUpstreamChanges on its shadow). A
+// node without a shadow adopts nothing.
+func (s *Server) adoptsUpstreamChanges(ctx context.Context, node string) (bool, error) {
+	brs := &v2.BottlerocketShadow{}
+	err := s.shadows.Get(ctx, client.ObjectKey{Namespace: s.opts.Namespace, Name: v2.ShadowName(node)}, brs)
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read the shadow of node %s: %w", node, err)
+	}
+	adopt := statemachine.AdoptsUpstreamChanges(brs)
+	if adopt {
+		s.log.Info("Adopting the cordon or load-balancer exclusion upstream's components left on Node", "node", node, "shadow", brs.Name)
+	}
+	return adopt, nil
 }
 
 // Registry is the registry of the server's metrics.

@@ -63,8 +63,8 @@ func (r *Reconciler) applyChanges(ctx context.Context, w *world, plan rollout.Pl
 }
 
 // patchedShadow returns the shadow with the decision's spec and annotations applied. A node that
-// starts gets the effective drain deadline in DrainTimeoutAnnotation (removed when the API
-// server's default applies).
+// starts gets statemachine.StartedAnnotation until its spec is Idle again, and the effective drain
+// deadline in DrainTimeoutAnnotation (removed when the API server's default applies).
 func patchedShadow(before *v2.BottlerocketShadow, d statemachine.Decision, drainTimeout time.Duration) *v2.BottlerocketShadow {
 	after := before.DeepCopy()
 	after.Spec = *d.Spec.DeepCopy()
@@ -81,11 +81,15 @@ func patchedShadow(before *v2.BottlerocketShadow, d statemachine.Decision, drain
 		delete(after.Annotations, statemachine.RecordAnnotation)
 	}
 	if d.Start {
+		set(statemachine.StartedAnnotation, "true")
 		if drainTimeout > 0 {
 			set(v2.DrainTimeoutAnnotation, drainTimeout.String())
 		} else {
 			delete(after.Annotations, v2.DrainTimeoutAnnotation)
 		}
+	}
+	if after.Spec.State == v2.StateIdle {
+		delete(after.Annotations, statemachine.StartedAnnotation)
 	}
 	return after
 }

@@ -122,7 +122,7 @@ func TestPatchedShadow(t *testing.T) {
 		statemachine.RecordAnnotation: `{"count":1}`, v2.DrainTimeoutAnnotation: "5m0s"}}}
 	start := statemachine.Decision{Spec: v2.BottlerocketShadowSpec{State: v2.StateStagedAndPerformedUpdate, Version: &v}, Start: true, ClearRecord: true}
 	got := patchedShadow(before, start, 90*time.Second)
-	if diff := cmp.Diff(map[string]string{v2.DrainTimeoutAnnotation: "1m30s"}, got.Annotations); diff != "" {
+	if diff := cmp.Diff(map[string]string{v2.DrainTimeoutAnnotation: "1m30s", statemachine.StartedAnnotation: "true"}, got.Annotations); diff != "" {
 		t.Errorf("annotations after a start (-want +got):\n%s", diff)
 	}
 	if got = patchedShadow(before, start, 0); got.Annotations[v2.DrainTimeoutAnnotation] != "" {
@@ -132,6 +132,11 @@ func TestPatchedShadow(t *testing.T) {
 	got = patchedShadow(before, statemachine.Decision{Spec: v2.BottlerocketShadowSpec{State: v2.StateIdle}, Record: &rec}, time.Minute)
 	if got.Annotations[statemachine.RecordAnnotation] != rec.String() || got.Annotations[v2.DrainTimeoutAnnotation] != "5m0s" {
 		t.Errorf("annotations after a failure: %v", got.Annotations)
+	}
+	// Back to Idle, the node's update is over: the mark that Brupop started it goes.
+	started := patchedShadow(before, start, time.Minute)
+	if got = patchedShadow(started, statemachine.Decision{Spec: v2.BottlerocketShadowSpec{State: v2.StateIdle}}, time.Minute); got.Annotations[statemachine.StartedAnnotation] != "" {
+		t.Errorf("annotations back at Idle: %v, want no %s", got.Annotations, statemachine.StartedAnnotation)
 	}
 	if before.Annotations[statemachine.RecordAnnotation] != `{"count":1}` {
 		t.Error("patchedShadow modified its input")

@@ -139,11 +139,19 @@ type Drainer struct {
 //
 // Round does not cordon the node.
 func (d *Drainer) Round(ctx context.Context, node string, deadline time.Time) error {
+	return d.RoundOf(ctx, node, deadline, 0)
+}
+
+// RoundOf is Round with a round of at most length instead of RoundTime (zero or less: RoundTime).
+func (d *Drainer) RoundOf(ctx context.Context, node string, deadline time.Time, length time.Duration) error {
 	now := d.clock().Now()
 	if !now.Before(deadline) {
 		return d.Verdict(ctx, node, deadline)
 	}
-	length, final := d.roundTime(), false
+	if length <= 0 {
+		length = d.roundTime()
+	}
+	final := false
 	if left := deadline.Sub(now); left <= length {
 		length, final = left, true
 	}
