@@ -63,8 +63,10 @@ func (r *Reconciler) applyChanges(ctx context.Context, w *world, plan rollout.Pl
 }
 
 // patchedShadow returns the shadow with the decision's spec and annotations applied. A node that
-// starts gets statemachine.StartedAnnotation until its spec is Idle again, and the effective drain
-// deadline in DrainTimeoutAnnotation (removed when the API server's default applies).
+// starts gets statemachine.StartedAnnotation, kept from then on (a reset spec does not end the
+// agent's recovery, and a node this controller updated is never upstream's again), and the
+// effective drain deadline in DrainTimeoutAnnotation (removed when the API server's default
+// applies).
 func patchedShadow(before *v2.BottlerocketShadow, d statemachine.Decision, drainTimeout time.Duration) *v2.BottlerocketShadow {
 	after := before.DeepCopy()
 	after.Spec = *d.Spec.DeepCopy()
@@ -87,9 +89,6 @@ func patchedShadow(before *v2.BottlerocketShadow, d statemachine.Decision, drain
 		} else {
 			delete(after.Annotations, v2.DrainTimeoutAnnotation)
 		}
-	}
-	if after.Spec.State == v2.StateIdle {
-		delete(after.Annotations, statemachine.StartedAnnotation)
 	}
 	return after
 }
@@ -115,13 +114,20 @@ func (r *Reconciler) expectPolicy(fp *v2.FleetPolicy) {
 		r.policyWritten = nil
 		return
 	}
-	r.policyWritten = &policyWrite{uid: fp.UID, resourceVersion: rv}
+	r.policyWritten = &policyWrite{uid: fp.UID, resourceVersion: rv, at: r.Clock.Now()}
 }
 
-// policyWrite identifies a FleetPolicy write by the object and the resource version written.
+// policyWaitLimit bounds how long passes wait for the cache to show the FleetPolicy last
+// written. A watch delivers a write within seconds; a cache that never does (etcd restored from
+// a backup, whose revisions are lower than the ones remembered) must not stall the controller.
+const policyWaitLimit = 30 * time.Second
+
+// policyWrite identifies a FleetPolicy write by the object and the resource version written,
+// and says when it was written.
 type policyWrite struct {
 	uid             types.UID
 	resourceVersion uint64
+	at              time.Time
 }
 
 // policyBehind reports whether the cache holds an older FleetPolicy than the one last written.
@@ -133,7 +139,8 @@ func (r *Reconciler) policyBehind(w *world) bool {
 		return false
 	}
 	if fp := w.policy; fp != nil && fp.UID == pw.uid {
-		if rv, err := strconv.ParseUint(fp.ResourceVersion, 10, 64); err == nil && rv < pw.resourceVersion {
+		if rv, err := strconv.ParseUint(fp.ResourceVersion, 10, 64); err == nil && rv < pw.resourceVersion &&
+			r.Clock.Since(pw.at) < policyWaitLimit {
 			return true
 		}
 	}

@@ -133,10 +133,14 @@ func TestPatchedShadow(t *testing.T) {
 	if got.Annotations[statemachine.RecordAnnotation] != rec.String() || got.Annotations[v2.DrainTimeoutAnnotation] != "5m0s" {
 		t.Errorf("annotations after a failure: %v", got.Annotations)
 	}
-	// Back to Idle, the node's update is over: the mark that Brupop started it goes.
+	// Reset to Idle (a timed-out update: the agent still reports StagedAndPerformedUpdate and
+	// will recover), the mark that Brupop started it stays, so that the recovery's uncordon
+	// never takes an administrator's cordon for one upstream left.
 	started := patchedShadow(before, start, time.Minute)
-	if got = patchedShadow(started, statemachine.Decision{Spec: v2.BottlerocketShadowSpec{State: v2.StateIdle}}, time.Minute); got.Annotations[statemachine.StartedAnnotation] != "" {
-		t.Errorf("annotations back at Idle: %v, want no %s", got.Annotations, statemachine.StartedAnnotation)
+	started.Status = &v2.BottlerocketShadowStatus{CurrentState: v2.StateStagedAndPerformedUpdate}
+	got = patchedShadow(started, statemachine.Decision{Spec: v2.BottlerocketShadowSpec{State: v2.StateIdle}}, time.Minute)
+	if got.Annotations[statemachine.StartedAnnotation] == "" || statemachine.AdoptsUpstreamChanges(got) {
+		t.Errorf("annotations after a reset mid-update: %v; want %s kept and nothing adopted", got.Annotations, statemachine.StartedAnnotation)
 	}
 	if before.Annotations[statemachine.RecordAnnotation] != `{"count":1}` {
 		t.Error("patchedShadow modified its input")

@@ -143,3 +143,25 @@ func TestTheLedgerLivesInStatus(t *testing.T) {
 		t.Errorf("status versions after a restart %+v, want the halt kept", st.Versions)
 	}
 }
+
+// TestACacheThatNeverCatchesUpDoesNotStallThePasses: passes wait for the cache to show the
+// FleetPolicy last written, but not for ever (etcd restored from a backup has lower revisions).
+func TestACacheThatNeverCatchesUpDoesNotStallThePasses(t *testing.T) {
+	k := newCluster(t, append(fleet(1, nil), fixture.Policy(nil))...)
+	r := k.controller("ctl", alwaysOpen)
+	k.pass(r)
+	if got := k.inFlight(); len(got) != 1 {
+		t.Fatalf("in flight %v, want node-0", got)
+	}
+	// This process remembers a write far ahead of anything the cluster will show.
+	r.policyWritten.resourceVersion += 1 << 40
+	if res := k.pass(r); res.RequeueAfter != retryStale {
+		t.Fatalf("a pass behind the cache: requeue after %s, want %s", res.RequeueAfter, retryStale)
+	}
+	k.clock.Step(policyWaitLimit)
+	k.agents()
+	k.pass(r)
+	if st := k.shadows()[0].Spec.State; st == v2.StateStagedAndPerformedUpdate {
+		t.Errorf("after %s the pass still waited for the cache: spec %s", policyWaitLimit, st)
+	}
+}

@@ -5,8 +5,7 @@ import (
 )
 
 // StartedAnnotation is set by the controller on a shadow when it starts the node's update, and
-// removed when the node's spec returns to Idle: an update in progress without it was started by
-// upstream's controller.
+// kept from then on: an update in progress without it was started by upstream's controller.
 const StartedAnnotation = "brupop.bottlerocket.aws/update-started-by-brupop"
 
 // AdoptsUpstreamChanges reports whether a cordon or load-balancer exclusion that a Node carries
