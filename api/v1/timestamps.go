@@ -2,7 +2,6 @@ package v1
 
 import (
 	"encoding/json"
-	"fmt"
 
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 
@@ -20,13 +19,5 @@ func (s *BottlerocketShadowSpec) UnmarshalJSON(b []byte) error {
 	if err := utiljson.Unmarshal(b, &in); err != nil {
 		return err
 	}
-	if in.StateTransitionTimestamp == nil {
-		return nil
-	}
-	t, err := v2.DecodeTimestamp(in.StateTransitionTimestamp)
-	if err != nil {
-		return fmt.Errorf("state_transition_timestamp: %w", err)
-	}
-	s.StateTransitionTimestamp = t
-	return nil
+	return v2.DecodeTimestampInto(in.StateTransitionTimestamp, "state_transition_timestamp", &s.StateTransitionTimestamp)
 }

@@ -51,6 +51,21 @@ func DecodeTimestamp(raw []byte) (*metav1.Time, error) {
 	return ParseTimestamp(s), nil
 }
 
+// DecodeTimestampInto decodes the timestamp field name of a document into *dst with
+// DecodeTimestamp, naming the field in the error. raw is nil when the document has no such
+// field: *dst is then left as it was, as encoding/json leaves a field it does not see.
+func DecodeTimestampInto(raw []byte, name string, dst **metav1.Time) error {
+	if raw == nil {
+		return nil
+	}
+	t, err := DecodeTimestamp(raw)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	*dst = t
+	return nil
+}
+
 // UnmarshalJSON decodes a spec, its state_transition_timestamp with DecodeTimestamp.
 func (s *BottlerocketShadowSpec) UnmarshalJSON(b []byte) error {
 	type plain BottlerocketShadowSpec // without this method
@@ -61,15 +76,7 @@ func (s *BottlerocketShadowSpec) UnmarshalJSON(b []byte) error {
 	if err := utiljson.Unmarshal(b, &in); err != nil {
 		return err
 	}
-	if in.StateTransitionTimestamp == nil {
-		return nil
-	}
-	t, err := DecodeTimestamp(in.StateTransitionTimestamp)
-	if err != nil {
-		return fmt.Errorf("state_transition_timestamp: %w", err)
-	}
-	s.StateTransitionTimestamp = t
-	return nil
+	return DecodeTimestampInto(in.StateTransitionTimestamp, "state_transition_timestamp", &s.StateTransitionTimestamp)
 }
 
 // UnmarshalJSON decodes a status, its state_transition_failure_timestamp with DecodeTimestamp.
@@ -82,13 +89,5 @@ func (s *BottlerocketShadowStatus) UnmarshalJSON(b []byte) error {
 	if err := utiljson.Unmarshal(b, &in); err != nil {
 		return err
 	}
-	if in.StateTransitionFailureTimestamp == nil {
-		return nil
-	}
-	t, err := DecodeTimestamp(in.StateTransitionFailureTimestamp)
-	if err != nil {
-		return fmt.Errorf("state_transition_failure_timestamp: %w", err)
-	}
-	s.StateTransitionFailureTimestamp = t
-	return nil
+	return DecodeTimestampInto(in.StateTransitionFailureTimestamp, "state_transition_failure_timestamp", &s.StateTransitionFailureTimestamp)
 }

@@ -107,8 +107,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	fleet := r.fleet(w, removed)
 	base := r.baseStatus(w.policy)
 	resumed := r.resume(ctx, w.policy, &base, now)
-	ledger, lastRunEnd := rollout.LedgerFrom(&v2.FleetPolicy{Status: base})
-	fleet.Ledger, fleet.LastRunEnd, fleet.Releases = ledger, lastRunEnd, rollout.ReleasesFrom(&v2.FleetPolicy{Status: base})
+	ledger, lastRunEnd := rollout.LedgerFrom(&base)
+	fleet.Ledger, fleet.LastRunEnd, fleet.Releases = ledger, lastRunEnd, rollout.ReleasesFrom(&base)
 	plan := rollout.Decide(fleet, settings.Policy, now)
 	done, applyErr := r.applyChanges(ctx, w, plan, settings)
 	ledger = recordFailures(ledger, done)
@@ -193,29 +193,33 @@ func (r *Reconciler) settings(ctx context.Context, fp *v2.FleetPolicy) (rollout.
 	if err == nil {
 		return s, appliedFrom(s, policyGeneration(fp), prev, r.Clock.Now()), nil
 	}
-	stored, ok, storedErr := rollout.AppliedSettings(&v2.FleetPolicy{ObjectMeta: objectMeta(fp), Status: v2.FleetPolicyStatus{Applied: prev}})
-	keep := "no valid policy was ever applied, so no update starts until it is fixed"
-	switch {
-	case ok && storedErr == nil:
-		s = stored
-		keep = fmt.Sprintf("the controller keeps applying the settings of generation %d (status.applied)", prev.Generation)
-	default:
-		// Nothing valid to fall back to: the environment's deadlines and monitoring carry the
-		// nodes in flight through, and no node starts.
-		env, envErr := Settings(nil, r.environment, r.timeZone)
-		if envErr != nil {
-			env = rollout.Settings{Policy: rollout.DefaultPolicy()}
+	if prev != nil {
+		stored, storedErr := rollout.FromApplied(prev)
+		if storedErr == nil {
+			err = fmt.Errorf("%w; the controller keeps applying the settings of generation %d (status.applied)", err, prev.Generation)
+			return stored, prev, r.reportInvalid(ctx, fp, err)
 		}
-		s, prev = env, nil
-		s.Policy.Unresolved = true
-		err = errors.Join(err, storedErr)
+		err = errors.Join(err, fmt.Errorf("the applied settings stored in status do not resolve: %w", storedErr))
 	}
-	err = fmt.Errorf("%w; %s", err, keep)
+	// Nothing valid to fall back to: the environment's deadlines and monitoring carry the nodes
+	// in flight through, and no node starts.
+	var envErr error
+	s, envErr = Settings(nil, r.environment, r.timeZone)
+	if envErr != nil {
+		s = rollout.Settings{Policy: rollout.DefaultPolicy()}
+	}
+	s.Policy.Unresolved = true
+	err = fmt.Errorf("%w; no valid policy was ever applied, so no update starts until it is fixed", err)
+	return s, nil, r.reportInvalid(ctx, fp, err)
+}
+
+// reportInvalid logs err and records it in an Event on fp, once per generation, and returns it.
+func (r *Reconciler) reportInvalid(ctx context.Context, fp *v2.FleetPolicy, err error) error {
 	if fp != nil && !invalidReported(fp) {
 		r.log(ctx).Error(err, "Invalid FleetPolicy", "fleetPolicy", klog.KObj(fp), "generation", fp.Generation)
 		r.Recorder.Eventf(fp, nil, corev1.EventTypeWarning, EventInvalidPolicy, "ApplyPolicy", "%s", err)
 	}
-	return s, prev, err
+	return err
 }
 
 // invalidReported reports whether the stored status already says that this generation of fp is
@@ -223,13 +227,6 @@ func (r *Reconciler) settings(ctx context.Context, fp *v2.FleetPolicy) (rollout.
 func invalidReported(fp *v2.FleetPolicy) bool {
 	c := meta.FindStatusCondition(fp.Status.Conditions, ConditionReady)
 	return c != nil && c.Status == metav1.ConditionFalse && c.Reason == reasonInvalidPolicy && c.ObservedGeneration == fp.Generation
-}
-
-func objectMeta(fp *v2.FleetPolicy) metav1.ObjectMeta {
-	if fp == nil {
-		return metav1.ObjectMeta{}
-	}
-	return fp.ObjectMeta
 }
 
 // appliedFrom returns what status.applied says of the valid settings s of generation; the time

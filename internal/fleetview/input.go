@@ -81,10 +81,11 @@ func analyse(in Input) *analysis {
 	}
 	fleet := rollout.Fleet{}
 	if in.Policy != nil {
-		fleet.ControllerNode = in.Policy.Status.ControllerNode
+		st := &in.Policy.Status
+		fleet.ControllerNode = st.ControllerNode
+		fleet.Ledger, fleet.LastRunEnd = rollout.LedgerFrom(st)
+		fleet.Releases = rollout.ReleasesFrom(st)
 	}
-	fleet.Ledger, fleet.LastRunEnd = rollout.LedgerFrom(in.Policy)
-	fleet.Releases = rollout.ReleasesFrom(in.Policy)
 	for i := range in.Shadows {
 		s := &in.Shadows[i]
 		if s.DeletionTimestamp != nil {

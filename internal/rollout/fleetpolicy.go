@@ -139,30 +139,30 @@ func duration(dst *time.Duration, d *metav1.Duration, field string) error {
 }
 
 // ReleasesFrom returns the first-seen times of the offered versions kept in a FleetPolicy's
-// status (nil when fp is nil), for Fleet.Releases.
-func ReleasesFrom(fp *v2.FleetPolicy) map[string]time.Time {
-	if fp == nil || len(fp.Status.Releases) == 0 {
+// status (nil when st is nil), for Fleet.Releases.
+func ReleasesFrom(st *v2.FleetPolicyStatus) map[string]time.Time {
+	if st == nil || len(st.Releases) == 0 {
 		return nil
 	}
-	out := make(map[string]time.Time, len(fp.Status.Releases))
-	for _, r := range fp.Status.Releases {
+	out := make(map[string]time.Time, len(st.Releases))
+	for _, r := range st.Releases {
 		out[r.Version] = r.FirstSeen.Time
 	}
 	return out
 }
 
 // LedgerFrom returns the failure ledger and the end of the last Oneshot run kept in a
-// FleetPolicy's status (nothing when fp is nil), for Fleet.Ledger and Fleet.LastRunEnd.
-func LedgerFrom(fp *v2.FleetPolicy) ([]VersionLedger, time.Time) {
-	if fp == nil {
+// FleetPolicy's status (nothing when st is nil), for Fleet.Ledger and Fleet.LastRunEnd.
+func LedgerFrom(st *v2.FleetPolicyStatus) ([]VersionLedger, time.Time) {
+	if st == nil {
 		return nil, time.Time{}
 	}
 	var lastRunEnd time.Time
-	if t := fp.Status.LastRunEnd; t != nil {
+	if t := st.LastRunEnd; t != nil {
 		lastRunEnd = t.Time
 	}
-	ledger := make([]VersionLedger, 0, len(fp.Status.Versions))
-	for _, v := range fp.Status.Versions {
+	ledger := make([]VersionLedger, 0, len(st.Versions))
+	for _, v := range st.Versions {
 		l := VersionLedger{Version: v.Version}
 		if v.ResumedAt != nil {
 			l.ResumedAt = v.ResumedAt.Time
@@ -216,9 +216,14 @@ func AppliedSettings(fp *v2.FleetPolicy) (Settings, bool, error) {
 	if fp == nil || fp.Status.Applied == nil {
 		return Settings{}, false, nil
 	}
-	s, err := SettingsFrom(&v2.FleetPolicy{Spec: fp.Status.Applied.Spec}, Environment{})
+	s, err := FromApplied(fp.Status.Applied)
 	if err != nil {
 		return Settings{}, true, fmt.Errorf("rollout: the applied settings stored in FleetPolicy %s/%s status do not resolve: %w", fp.Namespace, fp.Name, err)
 	}
 	return s, true, nil
+}
+
+// FromApplied resolves applied settings (see Settings.Resolved) with no environment.
+func FromApplied(a *v2.FleetPolicyApplied) (Settings, error) {
+	return SettingsFrom(&v2.FleetPolicy{Spec: a.Spec}, Environment{})
 }

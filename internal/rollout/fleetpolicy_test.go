@@ -124,7 +124,7 @@ func TestLedgerFrom(t *testing.T) {
 		Version: vNew, ResumedAt: fixture.Time(-time.Minute),
 		Failures: []v2.FleetPolicyNodeFailure{{Node: "a", Reason: statemachine.ReasonMonitoringFailed, Time: metav1.NewTime(t0.Add(-time.Hour))}},
 	}}}}
-	ledger, end := LedgerFrom(fp)
+	ledger, end := LedgerFrom(&fp.Status)
 	want := []VersionLedger{{Version: vNew, ResumedAt: t0.Add(-time.Minute), Failures: []NodeFailure{{Node: "a", Failure: statemachine.Failure{
 		Reason: statemachine.ReasonMonitoringFailed, Class: statemachine.ClassRelease, Version: vNew, At: t0.Add(-time.Hour)}}}}}
 	if diff := cmp.Diff(want, ledger); diff != "" || !end.Equal(t0) {
