@@ -292,7 +292,6 @@ func skipDaemonSetPods(pod corev1.Pod) kdrain.PodDeleteStatus {
 // evict evicts one pod, retrying refusals, and waits until it is gone.
 func (d *Drainer) evict(ctx context.Context, node string, pod *corev1.Pod, left *podsLeft) error {
 	key := pod.Namespace + "/" + pod.Name
-	h := d.helper(ctx)
 	backoff := wait.Backoff{Duration: d.retryDelay(), Factor: 2, Jitter: 0.5, Steps: math.MaxInt32, Cap: maxRetryDelay}
 	for {
 		// Another API-server replica may have uncordoned the node (the agent's uncordon went
@@ -300,7 +299,7 @@ func (d *Drainer) evict(ctx context.Context, node string, pod *corev1.Pod, left 
 		if err := d.stillCordoned(ctx, node); err != nil {
 			return fmt.Errorf("evict pod %s: %w", key, err)
 		}
-		err := h.EvictPod(*pod, policyv1.SchemeGroupVersion)
+		err := d.evictOnce(ctx, pod)
 		delay := wait.Jitter(d.retryDelay(), 0.2)
 		switch {
 		case err == nil:
@@ -325,6 +324,18 @@ func (d *Drainer) evict(ctx context.Context, node string, pod *corev1.Pod, left 
 			return fmt.Errorf("evict pod %s: %w", key, err)
 		}
 	}
+}
+
+// evictCallTimeout bounds one eviction request.
+const evictCallTimeout = 30 * time.Second
+
+// evictOnce asks the Eviction API to evict pod. The request is not cancelled by the end of the
+// round that sends it (only bounded by evictCallTimeout): an eviction kube-apiserver accepted
+// while its answer was cut off would go unrecorded, neither counted nor waited for.
+func (d *Drainer) evictOnce(ctx context.Context, pod *corev1.Pod) error {
+	call, cancel := context.WithTimeout(context.WithoutCancel(ctx), evictCallTimeout)
+	defer cancel()
+	return d.helper(call).EvictPod(*pod, policyv1.SchemeGroupVersion)
 }
 
 // stillCordoned returns ErrUncordoned when the node is schedulable again. A failed read is not
